@@ -1,0 +1,631 @@
+"""The scenario: a validated, documented schema, its file loading and overrides.
+
+Every quantity carries its unit in its name or description. Defaults come from
+``shared/domain.md``; the comment beside each names the section and row. Unknown keys
+are rejected, so that a typo never falls back silently to a default.
+
+Time inside the model is measured in hours from midnight of ``run.start_date``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simfunnel.errors import ScenarioError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- run
+
+
+class RunSettings(_Strict):
+    """How long to simulate and with which seed."""
+
+    horizon_days: float = Field(365.0, gt=0, le=3660, description="simulated days")
+    warmup_days: float = Field(
+        28.0, ge=0, description="days at the start excluded from every KPI (the queue fills up)"
+    )
+    seed: int = Field(20261122, ge=0, description="seed of the root numpy SeedSequence")
+    start_date: date = Field(
+        date(2026, 1, 5), description="calendar date of hour 0 (sets weekdays and bursts)"
+    )
+
+    @model_validator(mode="after")
+    def _warmup_inside_horizon(self) -> RunSettings:
+        if self.warmup_days >= self.horizon_days:
+            raise ValueError(
+                f"warmup_days must be < horizon_days ({self.horizon_days:g}), "
+                f"got {self.warmup_days:g}"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------- sources
+
+
+class QualityMix(_Strict):
+    """Shares of a source's leads by readiness at capture; they must add up to 1.
+
+    Default: 27% ready, 49% not yet ready, 24% unqualified (domain.md section 6,
+    "sales-ready at capture", Gartner / MarketingSherpa).
+    """
+
+    ready: Share = Field(0.27, description="share of leads sales-ready at capture")
+    not_ready: Share = Field(0.49, description="share of leads not yet ready (nurture candidates)")
+    unqualified: Share = Field(0.24, description="share of leads that will never buy")
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> QualityMix:
+        total = self.ready + self.not_ready + self.unqualified
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"ready + not_ready + unqualified must be 1, got {total:g}")
+        return self
+
+
+class FitDistribution(_Strict):
+    """Beta distribution of a lead's fit in [0, 1].
+
+    Fit multiplies the qualification probability by ``fit / 0.5`` (capped at
+    probability 1), so a source whose mean fit is 0.5 qualifies at the base rate.
+    """
+
+    alpha: float = Field(2.0, gt=0, le=1000)
+    beta: float = Field(2.0, gt=0, le=1000)
+
+
+class DealSize(_Strict):
+    """Lognormal deal value of a won lead, given by its mean and log-spread."""
+
+    mean_usd: float = Field(12_000.0, gt=0, le=1e9, description="mean deal value, USD")
+    sigma: float = Field(0.6, ge=0, le=5, description="standard deviation of log(deal value)")
+
+
+class Burst(_Strict):
+    """A dated campaign: lead volume is multiplied by ``multiplier`` from start to end."""
+
+    start: date
+    end: date = Field(description="last day of the burst, inclusive")
+    multiplier: float = Field(gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Burst:
+        if self.end < self.start:
+            raise ValueError(f"end must not be before start ({self.start}), got {self.end}")
+        return self
+
+
+class Source(_Strict):
+    """A lead source: its volume, cost, quality and seasonality.
+
+    Volume is given either as ``leads_per_week`` at ``cost_per_lead_usd``, or as a
+    ``budget_per_week_usd`` that buys leads at CPL = CPL0 * (B / B0) ** eta, where
+    CPL0 is ``cost_per_lead_usd`` at the reference budget B0 (domain.md section 2,
+    "diminishing returns of spend").
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = ""
+    leads_per_week: float | None = Field(None, ge=0, le=1e6)
+    budget_per_week_usd: float | None = Field(None, ge=0, le=1e9)
+    cost_per_lead_usd: float = Field(gt=0, le=1e6, description="CPL0, USD per lead")
+    reference_budget_per_week_usd: float | None = Field(
+        None, gt=0, le=1e9, description="B0, USD per week; default: the budget itself"
+    )
+    cpl_elasticity: float = Field(
+        0.3, ge=0, le=2, description="eta; domain.md section 2 gives 0.2-0.5"
+    )
+    fixed_cost_per_week_usd: float = Field(0.0, ge=0, le=1e9)
+    day_of_week_profile: tuple[float, ...] | None = Field(
+        None, description="7 relative weights, Monday first; normalised to mean 1"
+    )
+    hour_of_day_profile: tuple[float, ...] | None = Field(
+        None, description="24 relative weights, midnight first; normalised to mean 1"
+    )
+    bursts: tuple[Burst, ...] = ()
+    quality: QualityMix = QualityMix()
+    fit: FitDistribution = FitDistribution()
+    deal_size: DealSize = DealSize()
+
+    @model_validator(mode="after")
+    def _volume_and_profiles(self) -> Source:
+        if (self.leads_per_week is None) == (self.budget_per_week_usd is None):
+            raise ValueError("give exactly one of leads_per_week and budget_per_week_usd")
+        for field, n in (("day_of_week_profile", 7), ("hour_of_day_profile", 24)):
+            prof = getattr(self, field)
+            if prof is None:
+                continue
+            if len(prof) != n:
+                raise ValueError(f"{field} must have {n} weights, got {len(prof)}")
+            if min(prof) < 0 or sum(prof) <= 0:
+                raise ValueError(f"{field} weights must be >= 0 with a positive sum")
+        return self
+
+    @property
+    def effective_cost_per_lead_usd(self) -> float:
+        """CPL actually paid, after diminishing returns of budget."""
+        if self.budget_per_week_usd is None or self.budget_per_week_usd == 0:
+            return self.cost_per_lead_usd
+        b0 = self.reference_budget_per_week_usd or self.budget_per_week_usd
+        return self.cost_per_lead_usd * (self.budget_per_week_usd / b0) ** self.cpl_elasticity
+
+    @property
+    def effective_leads_per_week(self) -> float:
+        """Expected leads a week, from the volume or the budget."""
+        if self.leads_per_week is not None:
+            return self.leads_per_week
+        assert self.budget_per_week_usd is not None
+        return self.budget_per_week_usd / self.effective_cost_per_lead_usd
+
+
+# -------------------------------------------------------------------------- team
+
+
+class Team(_Strict):
+    """The sales team: size, hours, cost and how it works a lead."""
+
+    reps: int = Field(8, ge=1, le=10_000)
+    working_days: tuple[Weekday, ...] = Field(("mon", "tue", "wed", "thu", "fri"), min_length=1)
+    shift_start_hour: float = Field(9.0, ge=0, lt=24)
+    shift_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24,
+        description="paid hours a working day; 24 with all 7 days is round the clock",
+    )
+    selling_share: Share = Field(
+        0.35,
+        gt=0,
+        description="share of paid time spent selling (domain.md section 4: 22-41%); "
+        "each selling minute takes 1/share minutes of the rep's day",
+    )
+    loaded_cost_per_hour_usd: float = Field(60.0, ge=0, le=1e5)
+    minutes_per_attempt: float = Field(
+        4.0, gt=0, le=10_000, description="a dial; domain.md section 4: 3-4 minutes"
+    )
+    minutes_per_conversation: float = Field(
+        12.0, ge=0, le=10_000, description="added when contact is made; domain.md section 4: 10-15"
+    )
+    work_time: Literal["fixed", "exponential"] = Field(
+        "fixed", description="distribution of each task's duration around its mean"
+    )
+    max_attempts: int = Field(
+        6, ge=1, le=100, description="domain.md section 4: 93% reached by the 6th attempt"
+    )
+    attempt_spacing_hours: float = Field(24.0, ge=0, le=10_000)
+    hiring_lag_days: float = Field(
+        60.0, ge=0, le=3650, description="domain.md section 5: ~2 months"
+    )
+    ramp_days: float = Field(
+        97.0, ge=0, le=3650, description="domain.md section 5: SDR ~3.2 months"
+    )
+    ramp_start_productivity: float = Field(
+        0.25, gt=0, le=1, description="speed of a new hire relative to a ramped rep on day one"
+    )
+    hiring_cost_usd: float = Field(
+        35_000.0, ge=0, le=1e8, description="domain.md section 5: ~$35k direct"
+    )
+
+    @model_validator(mode="after")
+    def _days_unique(self) -> Team:
+        if len(set(self.working_days)) != len(self.working_days):
+            raise ValueError(f"working_days must not repeat a day, got {list(self.working_days)}")
+        return self
+
+    @property
+    def round_the_clock(self) -> bool:
+        """True when reps are always on shift."""
+        return self.shift_hours >= 24 and len(self.working_days) == 7
+
+
+# ----------------------------------------------------------------------- process
+
+
+class Decay(_Strict):
+    """Speed-to-lead decay q(d)/q(0) = phi + (1 - phi) * exp(-d / tau).
+
+    Applied to the contact and the qualification probability, d being the time
+    since the lead arrived (or came back from nurture). Defaults: the moderate fit
+    of domain.md section 3 (tau ~ 180 minutes, phi ~ 0.2).
+    """
+
+    enabled: bool = True
+    tau_minutes: float = Field(180.0, gt=0, le=1e6)
+    floor: Probability = Field(0.2, description="phi, the share of the effect that never decays")
+
+
+class Patience(_Strict):
+    """How long a lead waits for its first attempt before it goes stale."""
+
+    enabled: bool = True
+    distribution: Literal["exponential", "fixed"] = "exponential"
+    mean_hours: float = Field(
+        72.0, gt=0, le=1e6, description="HBR 2011 (domain.md section 3): value is gone within days"
+    )
+
+
+class Nurture(_Strict):
+    """The nurture track for leads that are not yet ready.
+
+    Defaults: ~72% become ready within 6-11 months, a hazard of ~0.15 a month
+    (domain.md section 6).
+    """
+
+    enabled: bool = True
+    ready_hazard_per_month: float = Field(0.15, ge=0, le=100)
+    leak_hazard_per_month: float = Field(0.05, ge=0, le=100)
+    cost_per_lead_usd: float = Field(
+        15.0, ge=0, le=1e6, description="one-off, per lead entering nurture"
+    )
+
+
+class Routing(_Strict):
+    """Which waiting lead a free rep takes next."""
+
+    policy: Literal["fifo", "newest_first", "score"] = "fifo"
+    score_auc: float = Field(
+        0.8, gt=0.5, lt=1.0, description="AUC of the lead score (domain.md section 7: 0.75-0.85)"
+    )
+    nurture_below_score: float | None = Field(
+        None, ge=0, le=1, description="with policy score: leads scoring below go to nurture"
+    )
+
+
+class StageRates(_Strict):
+    """Qualification probability given contact, by readiness (before fit and decay)."""
+
+    ready: Probability = Field(
+        0.75, description="probability; MQL->SAL 40-60%, SAL->SQL 50-70% (domain.md 1)"
+    )
+    not_ready: Probability = Field(
+        0.0, description="probability; not-ready leads go to nurture instead"
+    )
+    unqualified: Probability = Field(0.0, description="probability for an unqualified lead")
+
+
+class Process(_Strict):
+    """Conversion probabilities at each stage, decay, patience, nurture and routing."""
+
+    contact_probability: Probability = Field(
+        0.45,
+        description="per attempt at zero delay; domain.md section 3: contact 35-55% in real time, "
+        "decaying to ~10% a dial on average (section 4)",
+    )
+    qualification: StageRates = StageRates()
+    opportunity_probability: Probability = Field(
+        0.6, description="qualified -> opportunity; domain.md section 1: 30-75%"
+    )
+    win_probability: Probability = Field(
+        0.3, description="opportunity -> won; domain.md section 1: 15-35%"
+    )
+    days_to_close: float = Field(
+        45.0, ge=0, le=3650, description="mean days from qualification to close (exponential)"
+    )
+    decay: Decay = Decay()
+    patience: Patience = Patience()
+    nurture: Nurture = Nurture()
+    routing: Routing = Routing()
+
+    @model_validator(mode="after")
+    def _routing_needs_nurture(self) -> Process:
+        if self.routing.nurture_below_score is not None:
+            if self.routing.policy != "score":
+                raise ValueError("routing.nurture_below_score needs routing.policy 'score'")
+            if not self.nurture.enabled:
+                raise ValueError("routing.nurture_below_score needs nurture.enabled true")
+        return self
+
+
+# ----------------------------------------------------------------------- burnout
+
+
+class Burnout(_Strict):
+    """Fatigue, quitting, hiring and ramp (domain.md section 5).
+
+    Each rep has a fatigue level F in [0, 1]. At the end of each day it rises with
+    utilisation above ``utilization_threshold`` and with fruitless work (the share of
+    attempts that reach nobody above ``futility_threshold``), and recovers with time
+    constant ``recovery_days``: dF = rise * excess - F / recovery_days a day, so a
+    rep at or below the threshold recovers, and sustained overload settles at a level
+    set by how far above the threshold the rep works. F slows the rep
+    down and lowers conversion; the daily hazard of quitting is
+    h = h0 * exp(k * F) with h0 set for ``annual_turnover``.
+    """
+
+    enabled: bool = True
+    utilization_threshold: Share = Field(0.85, description="u*, domain.md section 5 occupancy")
+    rise_per_day: float = Field(0.04, ge=0, le=1, description="fatigue gained a day at full load")
+    futility_threshold: Share = 0.8
+    futility_rise_per_day: float = Field(0.02, ge=0, le=1)
+    recovery_days: float = Field(21.0, gt=0, le=3650, description="a few weeks")
+    slowdown_at_full_fatigue: float = Field(
+        0.5, ge=0, le=10, description="task time x (1 + this * F)"
+    )
+    conversion_loss_at_full_fatigue: Share = Field(
+        0.3, description="probabilities x (1 - this * F)"
+    )
+    annual_turnover: float = Field(
+        0.30, ge=0, lt=1, description="at F = 0; domain.md section 5: SDRs 30-34%"
+    )
+    quit_fatigue_k: float = Field(
+        math.log(2), ge=0, le=20, description="k in h0 * exp(k * F); domain.md: ~ln 2"
+    )
+
+
+# ---------------------------------------------------------------------- scenario
+
+
+class Scenario(_Strict):
+    """A complete funnel scenario."""
+
+    name: str = Field("scenario", min_length=1, max_length=64)
+    description: str = ""
+    run: RunSettings = RunSettings()
+    sources: tuple[Source, ...] = Field(min_length=1)
+    team: Team = Team()
+    process: Process = Process()
+    burnout: Burnout = Burnout()
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Scenario:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def source_names(self) -> list[str]:
+        """Names of the sources, in file order."""
+        return [s.name for s in self.sources]
+
+    def day_offset(self, day: date) -> float:
+        """Hours from the start of the run to midnight of ``day``."""
+        return (day - self.run.start_date) / timedelta(hours=1)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """Return a new, validated scenario with dotted-path overrides applied."""
+        raw = self.model_dump(mode="json", exclude_unset=False)
+        return scenario_from_dict(apply_overrides(raw, overrides))
+
+
+# ------------------------------------------------------------ errors and loading
+
+
+def _describe(err: Any) -> str:
+    """One readable line for one pydantic error."""
+    loc: list[str] = []
+    for part in err.get("loc", ()):
+        if isinstance(part, int):
+            loc.append(f"[{part}]")
+        elif part.startswith(("function-", "tagged-union")):
+            continue
+        else:
+            loc.append(("." if loc else "") + part)
+    path = "".join(loc) or "scenario"
+    kind = err.get("type", "")
+    ctx = err.get("ctx", {}) or {}
+    value = err.get("input")
+    shown = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    limits = {
+        "greater_than": "> {gt}",
+        "greater_than_equal": ">= {ge}",
+        "less_than": "< {lt}",
+        "less_than_equal": "<= {le}",
+    }
+    if kind in limits:
+        bound = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
+        return f"{path}: must be {limits[kind].format(**bound)}, got {shown}"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown field (check the spelling), got {shown}"
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind == "value_error":
+        message = str(ctx.get("error", err.get("msg", "")))
+        return f"{path}: {message}"
+    if kind == "literal_error":
+        return f"{path}: must be one of {ctx.get('expected', '')}, got {shown}"
+    message = str(err.get("msg", "invalid")).replace("Input should be", "must be")
+    return f"{path}: {message[0].lower() + message[1:]}, got {shown}"
+
+
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
+    """Validate a plain dict into a :class:`Scenario`.
+
+    Raises
+    ------
+    ScenarioError
+        With one line per invalid field.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError([f"scenario: must be a mapping of fields, got {type(data).__name__}"])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A failing item also fails its container ("too short" after dropping it):
+        # report only the most specific location.
+        locs = [tuple(e["loc"]) for e in errors]
+        specific = [
+            e
+            for e, loc in zip(errors, locs, strict=True)
+            if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+        ]
+        raise ScenarioError([_describe(e) for e in specific]) from None
+
+
+def _bundled_dir() -> Any:
+    return resources.files("simfunnel") / "scenarios"
+
+
+def bundled_scenarios() -> dict[str, str]:
+    """Names of the bundled scenarios with their one-line descriptions."""
+    out: dict[str, str] = {}
+    for entry in sorted(_bundled_dir().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            out[entry.name.removesuffix(".yaml")] = str(raw.get("description", "")).strip()
+    return out
+
+
+def read_scenario_dict(name_or_path: str | Path) -> dict[str, Any]:
+    """Read a scenario as a plain dict, from a bundled name or a YAML/JSON file."""
+    text: str
+    path = Path(name_or_path)
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
+        if not path.is_file():
+            raise ScenarioError([f"scenario: no such file {str(path)!r}"])
+        text = path.read_text(encoding="utf-8")
+    else:
+        entry = _bundled_dir() / f"{name_or_path}.yaml"
+        if not entry.is_file():
+            names = ", ".join(bundled_scenarios())
+            where = f"{str(name_or_path)!r} is neither a file nor a bundled scenario"
+            raise ScenarioError([f"scenario: {where} ({names})"])
+        text = entry.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ScenarioError([f"scenario: cannot parse {str(name_or_path)!r}: {first}"]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([f"scenario: {str(name_or_path)!r} does not hold a mapping of fields"])
+    return data
+
+
+def load_scenario(
+    name_or_path: str | Path | dict[str, Any] | Scenario,
+    overrides: dict[str, Any] | None = None,
+) -> Scenario:
+    """Load a scenario by bundled name, file path (YAML or JSON), dict, or Scenario.
+
+    Parameters
+    ----------
+    name_or_path
+        ``"volume_heavy"``, ``"my_scenario.yaml"``, a dict of fields, or a Scenario.
+    overrides
+        Dotted paths to values, e.g. ``{"team.reps": 12,
+        "sources.paid_social.leads_per_week": 400}``; validated like the file.
+
+    Raises
+    ------
+    ScenarioError
+        With one line per invalid field.
+    """
+    if isinstance(name_or_path, Scenario):
+        raw = name_or_path.model_dump(mode="json")
+    elif isinstance(name_or_path, dict):
+        raw = dict(name_or_path)
+    else:
+        raw = read_scenario_dict(name_or_path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return scenario_from_dict(raw)
+
+
+# --------------------------------------------------------------------- overrides
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``dotted.path=value`` (the value read as YAML: numbers, lists, true...)."""
+    if "=" not in text:
+        raise ScenarioError([f"--set {text!r}: expected dotted.path=value"])
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ScenarioError([f"--set {text!r}: the path before '=' is empty"])
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply dotted-path overrides to a raw scenario dict, returning a new dict.
+
+    A list of named items (``sources``) is addressed by name or by index:
+    ``sources.paid_social.leads_per_week`` or ``sources.0.leads_per_week``. The final
+    key need not exist yet (it may be an optional field); intermediate keys must.
+    """
+    out = json.loads(json.dumps(raw, default=str))
+    problems: list[str] = []
+    for dotted, value in overrides.items():
+        try:
+            _set_path(out, dotted.split("."), value)
+        except KeyError as exc:
+            problems.append(f"{dotted}: {exc.args[0]}")
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _set_path(node: Any, parts: list[str], value: Any) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        index = _list_index(node, head)
+        if not rest:
+            node[index] = value
+        else:
+            _set_path(node[index], rest, value)
+        return
+    if not isinstance(node, dict):
+        raise KeyError(f"cannot descend into a {type(node).__name__} at {head!r}")
+    if not rest:
+        node[head] = value
+        return
+    if head not in node:
+        if _field_is_model(node, head):
+            node[head] = {}
+        else:
+            raise KeyError(f"unknown path at {head!r}")
+    _set_path(node[head], rest, value)
+
+
+def _field_is_model(node: dict[str, Any], key: str) -> bool:
+    # Sections such as "process" may be absent from a file and still valid targets.
+    return key in {
+        "run",
+        "team",
+        "process",
+        "burnout",
+        "decay",
+        "patience",
+        "nurture",
+        "routing",
+        "qualification",
+        "quality",
+        "fit",
+        "deal_size",
+    }
+
+
+def _list_index(node: list[Any], head: str) -> int:
+    for i, item in enumerate(node):
+        if isinstance(item, dict) and item.get("name") == head:
+            return i
+    if head.lstrip("-").isdigit() and -len(node) <= int(head) < len(node):
+        return int(head)
+    names = [str(item.get("name")) for item in node if isinstance(item, dict)]
+    raise KeyError(f"no item named {head!r} (have: {', '.join(names)})")
+
+
+def weekday_index(day: str) -> int:
+    """Monday is 0."""
+    return WEEKDAYS.index(day)

@@ -1,0 +1,91 @@
+"""One run of a scenario: :func:`simulate` and the result it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simfunnel import metrics
+from simfunnel.model import FunnelModel, Records
+from simfunnel.parameters import Scenario, load_scenario
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """The outcome of one run.
+
+    Attributes
+    ----------
+    scenario
+        The validated scenario that was run.
+    seed
+        The root seed of the run.
+    records
+        The raw columnar records (:class:`simfunnel.model.Records`).
+    """
+
+    scenario: Scenario
+    seed: int
+    records: Records = field(repr=False)
+
+    @cached_property
+    def kpis(self) -> dict[str, float]:
+        """Headline KPIs (see :data:`simfunnel.metrics.KPI_DOCS`)."""
+        return metrics.kpis(self.records, self.scenario)
+
+    @cached_property
+    def leads(self) -> pd.DataFrame:
+        """One row per lead."""
+        return metrics.leads_frame(self.records)
+
+    @cached_property
+    def reps(self) -> pd.DataFrame:
+        """One row per rep per week."""
+        return metrics.rep_weeks_frame(self.records)
+
+    @cached_property
+    def rep_days(self) -> pd.DataFrame:
+        """One row per rep per day."""
+        return metrics.rep_days_frame(self.records)
+
+    def funnel(self) -> pd.DataFrame:
+        """The funnel by source, with stage-to-stage rates."""
+        return metrics.funnel_by_source(self.records, self.scenario)
+
+    def costs(self) -> pd.DataFrame:
+        """Costs, CPL and CAC by source."""
+        return metrics.costs_by_source(self.records, self.scenario)
+
+
+def simulate(
+    scenario: Scenario | str | Path | dict[str, Any],
+    seed: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> SimulationResult:
+    """Run one replication of a scenario.
+
+    Parameters
+    ----------
+    scenario
+        A Scenario, a bundled scenario's name, a file path or a dict.
+    seed
+        Root seed; defaults to the scenario's ``run.seed``.
+    overrides
+        Dotted-path overrides, e.g. ``{"team.reps": 12}``.
+
+    Returns
+    -------
+    SimulationResult
+        With ``.kpis``, ``.leads``, ``.reps`` and ``.scenario``.
+    """
+    sc = (
+        load_scenario(scenario, overrides)
+        if overrides or not isinstance(scenario, Scenario)
+        else scenario
+    )
+    model = FunnelModel(sc, seed)
+    return SimulationResult(scenario=sc, seed=model.seed, records=model.run())

@@ -1,0 +1,128 @@
+"""Invariants over random valid scenarios (Hypothesis)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import simfunnel
+from simfunnel.model import FINAL_STATES
+
+unit = st.floats(0.05, 0.95)
+
+
+@st.composite
+def scenarios(draw):
+    n_sources = draw(st.integers(1, 3))
+    sources = []
+    for k in range(n_sources):
+        ready = draw(st.floats(0.0, 1.0))
+        not_ready = draw(st.floats(0.0, 1.0 - ready))
+        source = {
+            "name": f"s{k}",
+            "cost_per_lead_usd": draw(st.floats(1, 500)),
+            "fixed_cost_per_week_usd": draw(st.sampled_from([0, 250.0])),
+            "quality": {
+                "ready": ready,
+                "not_ready": not_ready,
+                "unqualified": 1.0 - ready - not_ready,
+            },
+            "fit": {"alpha": draw(st.floats(0.5, 6)), "beta": draw(st.floats(0.5, 6))},
+        }
+        if draw(st.booleans()):
+            source["leads_per_week"] = draw(st.floats(0, 400))
+        else:
+            source["budget_per_week_usd"] = draw(st.floats(0, 20000))
+            source["reference_budget_per_week_usd"] = draw(st.floats(100, 20000))
+        if draw(st.booleans()):
+            source["hour_of_day_profile"] = draw(
+                st.lists(st.floats(0, 3), min_size=24, max_size=24).filter(lambda w: sum(w) > 0)
+            )
+        sources.append(source)
+    policy = draw(st.sampled_from(["fifo", "newest_first", "score"]))
+    nurture_on = draw(st.booleans())
+    routing = {"policy": policy}
+    if policy == "score" and nurture_on and draw(st.booleans()):
+        routing["nurture_below_score"] = draw(unit)
+    return {
+        "name": "random",
+        "run": {
+            "horizon_days": draw(st.floats(5, 40)),
+            "warmup_days": draw(st.floats(0, 4)),
+            "seed": draw(st.integers(0, 2**32)),
+        },
+        "sources": sources,
+        "team": {
+            "reps": draw(st.integers(1, 8)),
+            "shift_hours": draw(st.sampled_from([4.0, 8.0, 24.0])),
+            "work_time": draw(st.sampled_from(["fixed", "exponential"])),
+            "max_attempts": draw(st.integers(1, 6)),
+            "attempt_spacing_hours": draw(st.sampled_from([0.0, 4.0, 24.0])),
+            "hiring_lag_days": draw(st.floats(0, 10)),
+            "ramp_days": draw(st.floats(0, 20)),
+        },
+        "process": {
+            "contact_probability": draw(unit),
+            "days_to_close": draw(st.floats(0, 20)),
+            "decay": {"enabled": draw(st.booleans())},
+            "patience": {
+                "enabled": draw(st.booleans()),
+                "distribution": draw(st.sampled_from(["exponential", "fixed"])),
+            },
+            "nurture": {"enabled": nurture_on, "ready_hazard_per_month": draw(st.floats(0, 5))},
+            "routing": routing,
+        },
+        "burnout": {
+            "enabled": draw(st.booleans()),
+            "annual_turnover": draw(st.floats(0, 0.9)),
+            "rise_per_day": draw(st.floats(0, 1)),
+        },
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_invariants(raw):
+    result = simfunnel.simulate(raw)
+    leads = result.records.leads
+    k = result.kpis
+    # every lead ends in exactly one final state
+    final = leads["final_state"]
+    assert final.min(initial=0) >= 0 and final.max(initial=0) < len(FINAL_STATES)
+    counts = result.leads.final_state.value_counts()
+    assert counts.sum() == len(final)
+    # no negative times; first responses come after arrival and within the horizon
+    horizon = result.scenario.run.horizon_days * 24
+    assert (leads["arrival_hours"] >= 0).all() and (leads["arrival_hours"] <= horizon).all()
+    first = leads["first_response_hours"]
+    assert (first[np.isfinite(first)] >= 0).all()
+    assert (leads["arrival_hours"] + np.nan_to_num(first) <= horizon + 1e-9).all()
+    # won leads, and only they, have revenue; their stage is 'won'
+    won = final == FINAL_STATES.index("won")
+    assert (leads["revenue_usd"][won] > 0).all() and (leads["revenue_usd"][~won] == 0).all()
+    assert (leads["furthest_stage"][won] == 4).all()
+    # never-attempted leads are stale, unworked, nurtured or lost by a leak only
+    never = leads["attempts"] == 0
+    assert np.isin(
+        final[never], [FINAL_STATES.index(s) for s in ("stale", "unworked", "nurturing", "lost")]
+    ).all()
+    assert (leads["attempts"] <= result.scenario.team.max_attempts * (1 + leads["nurtured"])).all()
+    # money adds up
+    parts = k["marketing_spend"] + k["sales_cost"] + k["nurture_cost"] + k["hiring_cost"]
+    assert k["total_cost"] == pytest.approx(parts)
+    costs = result.costs()
+    assert costs["total_cost"].sum() == pytest.approx(k["total_cost"])
+    assert costs["customers"].sum() == k["customers"]
+    if k["customers"] > 0:
+        assert k["cac"] == pytest.approx(k["total_cost"] / k["customers"])
+    else:
+        assert math.isnan(k["cac"])
+    # funnel is monotone and shares are shares
+    assert k["leads"] >= k["contacted"] >= k["qualified"] >= k["opportunities"] >= k["customers"]
+    for share in ("stale_share", "unworked_share", "nurtured_share", "conversion_rate"):
+        assert math.isnan(k[share]) or 0 <= k[share] <= 1
+    assert 0 <= k["burnout_index"] <= 1
+    reps = result.reps
+    assert (reps.fatigue.between(0, 1)).all() and (reps.hours_busy >= 0).all()

@@ -1,0 +1,49 @@
+"""The README's examples run, so that they cannot rot."""
+
+import re
+import shlex
+
+import pytest
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+def blocks(kind):
+    return [body for k, body in BLOCKS if k == kind]
+
+
+def test_readme_opens_with_the_two_commands():
+    first = blocks("console")[0]
+    assert first.splitlines()[0].startswith("make demo")
+    assert first.splitlines()[1].startswith("make test")
+
+
+@pytest.mark.parametrize("code", blocks("python"))
+def test_python_examples_run(code):
+    exec(compile(code, "README.md", "exec"), {})
+
+
+def test_console_examples_run(cli, tmp_path):
+    (tmp_path / "my_scenario.yaml").write_text(blocks("yaml")[0])
+    commands = [
+        line[2:]
+        for body in blocks("console")
+        for line in body.splitlines()
+        if line.startswith("$ simfunnel ")
+    ]
+    assert len(commands) >= 4
+    for command in commands:
+        args = shlex.split(command)[1:]
+        out = cli(*args, cwd=tmp_path)
+        assert out.returncode == 0, (command, out.stderr)
+        assert out.stdout.strip(), command
+
+
+def test_error_example_is_what_the_cli_prints(cli):
+    body = blocks("text")[0].splitlines()
+    args = shlex.split(body[0][2:])[1:]
+    out = cli(*args)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == body[1:]
