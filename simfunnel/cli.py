@@ -9,10 +9,11 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from simfunnel.errors import SimfunnelError
+from simfunnel.experiments.backends import BACKENDS, SCHEDULER_ENV
 from simfunnel.metrics import KPI_DOCS
 from simfunnel.parameters import (
     bundled_scenarios,
@@ -111,13 +112,235 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list the bundled scenarios")
     lst.set_defaults(func=_cmd_list)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    _add_experiment_commands(sub)
     return parser
 
 
-#: Later layers (experiments, reports) add their subcommands here.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _add_backend_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="processes",
+        help="where runs execute (default: processes, all local cores)",
+    )
+    cmd.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    cmd.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help=f"Dask scheduler, e.g. tcp://host:8786 (or ${SCHEDULER_ENV}); "
+        "with --backend dask and no address, a LocalCluster is started",
+    )
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_experiment_commands(sub: Any) -> None:
+    rep = sub.add_parser("replicate", help="replications of one scenario with 95%% intervals")
+    rep.add_argument("scenario")
+    rep.add_argument("-n", type=int, default=10, help="replications (first batch)")
+    rep.add_argument("--seed", type=int, default=None)
+    rep.add_argument("--set", action="append", metavar="PATH=VALUE")
+    rep.add_argument("--kpi", default=None, help="sequential stopping: the KPI to pin down")
+    rep.add_argument(
+        "--precision",
+        type=float,
+        default=None,
+        help="sequential stopping: target relative half-width, e.g. 0.05",
+    )
+    rep.add_argument("--max-n", type=int, default=200)
+    rep.add_argument("--csv", metavar="FILE", help="also write one row per replication")
+    _add_backend_options(rep)
+    rep.set_defaults(func=_cmd_replicate)
+
+    cmp_ = sub.add_parser("compare", help="paired comparison of scenarios (common random numbers)")
+    cmp_.add_argument("scenarios", nargs="+")
+    cmp_.add_argument("-n", type=int, default=20, help="replications per scenario")
+    cmp_.add_argument("--baseline", default=None, help="default: the first scenario")
+    cmp_.add_argument("--seed", type=int, default=None)
+    cmp_.add_argument(
+        "--set", action="append", metavar="PATH=VALUE", help="override applied to every scenario"
+    )
+    cmp_.add_argument("--kpis", default=None, help="comma-separated KPIs to show")
+    out = cmp_.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    out.add_argument("--csv", metavar="FILE", help="write the comparison table as CSV")
+    _add_backend_options(cmp_)
+    cmp_.set_defaults(func=_cmd_compare)
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep into a results store")
+    sw.add_argument("spec", help="sweep spec, YAML or JSON")
+    sw.add_argument("--out", required=True, help="results directory (new, or with --resume)")
+    sw.add_argument("--resume", action="store_true", help="run only the points not yet stored")
+    sw.add_argument("--retry-failed", action="store_true", help="with --resume: rerun failures")
+    _add_backend_options(sw)
+    sw.set_defaults(func=_cmd_sweep)
+
+    an = sub.add_parser("analyze", help="sensitivity, best points and Pareto front of a sweep")
+    an.add_argument("store", help="results directory of a sweep")
+    an.add_argument("--best", default="cac", help="KPI to optimise (default: cac)")
+    an.add_argument("--maximize", action="store_true", help="maximise --best instead")
+    an.add_argument(
+        "--constraint", action="append", default=[], help="e.g. 'burnout_index <= 0.3' (repeatable)"
+    )
+    an.add_argument("--top", type=int, default=5)
+    an.set_defaults(func=_cmd_analyze)
+
+
+def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:
+    if not text:
+        return list(default)
+    kpis = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kpis if k not in KPI_DOCS]
+    if unknown:
+        raise SimfunnelError(f"--kpis: unknown KPI {unknown[0]!r}")
+    return kpis
+
+
+def _cmd_replicate(args: argparse.Namespace) -> int:
+    from simfunnel.experiments.replications import replicate, summarize
+
+    runs = replicate(
+        args.scenario,
+        args.n,
+        args.seed,
+        overrides=_overrides(args.set),
+        target_kpi=args.kpi,
+        precision=args.precision,
+        max_n=args.max_n,
+        backend=args.backend,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    if args.csv:
+        runs.to_csv(args.csv, index=False)
+    table = summarize(runs.drop(columns=["scenario"]))
+    print(f"{runs['scenario'].iloc[0]}: {len(runs)} replications, 95% t intervals")
+    print(f"  {'kpi':<22} {'mean':>14} {'95% CI':>31} {'rel. half-width':>16}")
+    for kpi in KPI_DOCS:
+        row = table.loc[kpi]
+        ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
+        print(
+            f"  {kpi:<22} {format_value(row['mean']):>14} {ci:>31} {_pct(row.rel_half_width):>16}"
+        )
+    return 0
+
+
+def _pct(x: float) -> str:
+    return "-" if isinstance(x, float) and math.isnan(x) else f"{100 * x:+.1f}%".lstrip("+")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from simfunnel.experiments.comparison import HEADLINE_KPIS, compare
+
+    kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
+    result = compare(
+        args.scenarios,
+        args.n,
+        args.seed,
+        baseline=args.baseline,
+        overrides=_overrides(args.set),
+        backend=args.backend,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    table = result.table(kpis)
+    if args.json:
+        records = table.reset_index().replace({math.nan: None}).to_dict(orient="records")
+        print(
+            json.dumps(
+                {
+                    "baseline": result.baseline,
+                    "replications": args.n,
+                    "confidence": result.confidence,
+                    "rows": records,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    if args.csv:
+        table.to_csv(args.csv)
+    print(
+        f"{args.n} replications each with common random numbers; baseline "
+        f"{result.baseline}; 95% intervals; * = paired difference significant"
+    )
+    head = (
+        f"  {'kpi':<22} {'scenario':<16} {'mean':>12} {'95% CI':>27} "
+        f"{'vs baseline':>12} {'95% CI of difference':>27} {'change':>8}"
+    )
+    print(head)
+    for (kpi, label), row in table.iterrows():
+        ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
+        line = f"  {kpi:<22} {label:<16} {format_value(row['mean']):>12} {ci:>27}"
+        if label != result.baseline:
+            dci = f"[{format_value(row.diff_low)}, {format_value(row.diff_high)}]"
+            mark = " *" if row.significant else ""
+            line += f" {format_value(row['diff']):>12} {dci:>27} {_pct(row.rel_change):>8}{mark}"
+        print(line)
+    if args.csv:
+        print(f"table written to {args.csv}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from simfunnel.experiments.sweep import run_sweep
+
+    try:
+        summary = run_sweep(
+            args.spec,
+            args.out,
+            backend=args.backend,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"simfunnel: interrupted; every completed point is stored in {args.out}; "
+            "continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(summary.describe())
+    if summary.failed:
+        print(
+            f"{summary.failed} point(s) failed: their errors are in the store's 'error' "
+            "column; rerun them with --resume --retry-failed",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from simfunnel.experiments.analysis import best_points, point_means, sensitivity
+    from simfunnel.experiments.spec import SweepSpec
+    from simfunnel.experiments.store import ResultsStore
+
+    store = ResultsStore.open(args.store)
+    spec = SweepSpec.model_validate(store.metadata()["spec"])
+    means = point_means(store.load(), spec)
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 20, "display.float_format", "{:,.4g}".format
+    ):
+        print(f"sensitivity ({spec.design.kind} design, {len(means)} points):")
+        print(sensitivity(args.store).to_string(index=False))
+        print()
+        rule = " and ".join(args.constraint) or "no constraint"
+        word = "most" if args.maximize else "least"
+        print(f"{word} {args.best} with {rule}:")
+        best = best_points(
+            means, args.best, minimize=not args.maximize, constraints=args.constraint, top=args.top
+        )
+        print(best.to_string() if len(best) else "  no point meets the constraints")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ abandonment event per lead (the M/M/c+M queue).
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from heapq import heappop, heappush
@@ -36,7 +37,7 @@ from simpy.events import Timeout
 
 from simfunnel.arrivals import arrival_times
 from simfunnel.parameters import WEEKDAYS, Scenario
-from simfunnel.streams import Buffered, stream
+from simfunnel.streams import stream
 
 #: Final state of a lead at the end of the run, in code order.
 FINAL_STATES = ("won", "lost", "stale", "nurturing", "in_progress", "unworked")
@@ -118,7 +119,7 @@ def _draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
             patience = np.full(n, proc.patience.mean_hours)
         e_ready = g.standard_exponential(n)
         e_leak = g.standard_exponential(n)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):  # a zero hazard: never
             nurture_ready = e_ready / ready_rate if ready_rate > 0 else np.full(n, np.inf)
             nurture_leak = e_leak / leak_rate if leak_rate > 0 else np.full(n, np.inf)
         parts.append(
@@ -134,9 +135,34 @@ def _draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
                 "nurture_leak": nurture_leak,
             }
         )
+        # Outcome luck belongs to the lead and its attempt number, each column its own
+        # stream, so the same lead meets the same luck at its k-th attempt whatever the
+        # team, routing or attempt limit (common random numbers across scenarios).
+        for a in range(attempt_columns(scenario)):
+            for kind in ("contact", "qualify", "work"):
+                g_a = stream(seed, "source", src.name, kind, str(a))
+                draw = g_a.random(n) if kind != "work" else g_a.standard_exponential(n)
+                parts[-1][f"{kind}_{a}"] = draw.astype(np.float32)
+        g_close = stream(seed, "source", src.name, "close")
+        parts[-1]["opportunity_u"] = g_close.random(n).astype(np.float32)
+        parts[-1]["win_u"] = g_close.random(n).astype(np.float32)
+        parts[-1]["close_e"] = g_close.standard_exponential(n)
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.argsort(merged["arrival_hours"], kind="stable")
     return {k: v[order] for k, v in merged.items()}
+
+
+def attempt_columns(scenario: Scenario) -> int:
+    """Attempts a lead can get: ``max_attempts`` per cycle, two cycles with nurture."""
+    cycles = 2 if scenario.process.nurture.enabled else 1
+    return scenario.team.max_attempts * cycles
+
+
+def _compact(values: np.ndarray) -> array[float]:
+    """A float32 column with fast scalar reads (4 bytes a value)."""
+    out = array("f")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+    return out
 
 
 class FunnelModel:
@@ -178,14 +204,12 @@ class FunnelModel:
         self._nurtured = np.zeros(n, dtype=bool)
 
         n_src = len(scenario.sources)
-        self._outcome = [
-            Buffered(stream(self.seed, "source", s.name, "outcomes"), "uniform")
-            for s in scenario.sources
-        ]
-        self._work = [
-            Buffered(stream(self.seed, "source", s.name, "work"), "exponential")
-            for s in scenario.sources
-        ]
+        columns = range(attempt_columns(scenario))
+        self._u_contact = [_compact(drawn.pop(f"contact_{a}")) for a in columns]
+        self._u_qualify = [_compact(drawn.pop(f"qualify_{a}")) for a in columns]
+        self._e_work = [_compact(drawn.pop(f"work_{a}")) for a in columns]
+        self._u_opportunity = _compact(drawn.pop("opportunity_u"))
+        self._u_win = _compact(drawn.pop("win_u"))
         self._busy_by_source = [0.0] * n_src
 
         # Constants of the hot path.
@@ -240,10 +264,10 @@ class FunnelModel:
         self._busy_today: list[float] = []
         self._att_today: list[int] = []
         self._fruit_today: list[int] = []
+        self._quit_rng: list[np.random.Generator] = []
         for _ in range(team.reps):
             self._add_rep(hired_at=-math.inf)
         self._hires: list[float] = []
-        self._burnout_rng = stream(self.seed, "burnout")
         self._rep_days: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -260,12 +284,17 @@ class FunnelModel:
 
         self._done_cb = self._done
         source_ids = drawn["source"]
+        self._processes: list[Any] = []
         for code in range(n_src):
             ids = np.nonzero(source_ids == code)[0]
-            self.env.process(self._arrivals(ids.tolist(), drawn["arrival_hours"][ids].tolist()))
+            self._processes.append(
+                self._arrivals(ids.tolist(), drawn["arrival_hours"][ids].tolist())
+            )
         if not team.round_the_clock:
-            self.env.process(self._shifts())
-        self.env.process(self._days())
+            self._processes.append(self._shifts())
+        self._processes.append(self._days())
+        for generator in self._processes:
+            self.env.process(generator)
 
     # ----------------------------------------------------------------- reps
 
@@ -281,6 +310,8 @@ class FunnelModel:
         self._busy_today.append(0.0)
         self._att_today.append(0)
         self._fruit_today.append(0)
+        # each rep (seat) has its own stream for quitting, kept whatever the team size
+        self._quit_rng.append(stream(self.seed, "burnout", str(rep)))
         self._idle.append(rep)
         return rep
 
@@ -328,18 +359,21 @@ class FunnelModel:
         now = self.env._now
         s = self._src[i]
         attempts = self._attempts
-        if attempts[i] == 0:
-            self._first[i] = now - self._arr[i]
+        a = attempts[i]
+        if a == 0:
+            # The clock reaches a pre-drawn arrival time by adding a float delay, which
+            # can land a rounding error before it: a lead taken at once waited zero.
+            delay = now - self._arr[i]
+            self._first[i] = delay if delay > 0.0 else 0.0
             self._first_rep[i] = rep
-        attempts[i] += 1
+        attempts[i] = a + 1
         self._cycle_attempts[i] += 1
         self._status[i] = _SERVICE
         q = self._conv[rep]
         if self._decay_on:
             phi = self._phi
             q *= phi + (1.0 - phi) * math.exp((self._cycle_start[i] - now) / self._tau_h)
-        outcome = self._outcome[s]
-        if outcome.next() < self._contact_p * q:
+        if self._u_contact[a][i] < self._contact_p * q:
             stage = self._stage
             if stage[i] < 1:
                 stage[i] = 1
@@ -347,7 +381,7 @@ class FunnelModel:
             p = self._qual_p[readiness]
             if readiness == 0:
                 p = min(1.0, p * 2.0 * float(self._drawn["fit"][i]))
-            if outcome.next() < p * q:
+            if self._u_qualify[a][i] < p * q:
                 code = _QUALIFIED
             else:
                 code = _NOT_READY if readiness == 1 else _DISQUALIFIED
@@ -357,7 +391,7 @@ class FunnelModel:
             hours = self._attempt_h * self._speed[rep]
             self._fruit_today[rep] += 1
         if self._exp_work:
-            hours *= self._work[s].next()
+            hours *= self._e_work[a][i]
         self._busy_today[rep] += hours
         self._att_today[rep] += 1
         self._busy_by_source[s] += hours
@@ -397,13 +431,12 @@ class FunnelModel:
 
     def _qualify(self, i: int, now: float) -> None:
         self._stage[i] = 2
-        outcome = self._outcome[self._src[i]]
-        if outcome.next() >= self._p_opp:
+        if self._u_opportunity[i] >= self._p_opp:
             self._status[i] = _LOST
             return
         self._stage[i] = 3
-        close = now + self._close_h * -math.log(1.0 - outcome.next())
-        won = outcome.next() < self._p_win
+        close = now + self._close_h * float(self._drawn["close_e"][i])
+        won = self._u_win[i] < self._p_win
         self._close[i] = close
         if close > self.horizon:
             self._status[i] = _OPEN
@@ -472,7 +505,6 @@ class FunnelModel:
         else:
             paid = team.shift_hours if self._workday(day) else 0.0
         n_reps = len(self._employed)
-        draws = self._burnout_rng.random(n_reps)
         h0 = -math.log(1.0 - burn.annual_turnover) / 365.0
         now = self.env._now
         rec = self._rep_days
@@ -497,7 +529,7 @@ class FunnelModel:
                 fatigue = min(1.0, max(0.0, fatigue))
                 self._fatigue[rep] = fatigue
                 hazard = h0 * math.exp(burn.quit_fatigue_k * fatigue)
-                quit_today = draws[rep] < -math.expm1(-hazard)
+                quit_today = self._quit_rng[rep].random() < -math.expm1(-hazard)
             for key, value in (
                 ("day", day),
                 ("rep", rep),
@@ -544,6 +576,15 @@ class FunnelModel:
     def run(self) -> Records:
         """Simulate to the horizon and return the records."""
         self.env.run(until=self.horizon)
+        # Pending events hold this model's bound methods, suspended processes hold it
+        # in their frames, and _done_cb is a bound method of its own: release them all,
+        # so the model is freed at once rather than by a later garbage collection
+        # (which would let memory climb over a long sweep).
+        self.env._queue.clear()
+        for generator in self._processes:
+            generator.close()
+        self._processes.clear()
+        del self._done_cb
         status = np.asarray(self._status, dtype=np.int8)
         attempts = np.asarray(self._attempts, dtype=np.int32)
         cycle_attempts = np.asarray(self._cycle_attempts, dtype=np.int32)

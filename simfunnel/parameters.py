@@ -170,8 +170,16 @@ class Source(_Strict):
         """Expected leads a week, from the volume or the budget."""
         if self.leads_per_week is not None:
             return self.leads_per_week
-        assert self.budget_per_week_usd is not None
-        return self.budget_per_week_usd / self.effective_cost_per_lead_usd
+        budget = self.budget_per_week_usd
+        assert budget is not None
+        if budget == 0:
+            return 0.0
+        # B / (CPL0 (B/B0)^eta), in logs so that a tiny budget cannot underflow the CPL
+        b0 = self.reference_budget_per_week_usd or budget
+        eta = self.cpl_elasticity
+        return math.exp(
+            (1 - eta) * math.log(budget) + eta * math.log(b0) - math.log(self.cost_per_lead_usd)
+        )
 
 
 # -------------------------------------------------------------------------- team

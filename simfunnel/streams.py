@@ -26,32 +26,11 @@ def stream(seed: int, *key: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=spawn_key)))
 
 
-class Buffered:
-    """Draws of one kind taken one at a time from a generator, refilled in blocks.
+def replication_seed(root: int, replication: int) -> int:
+    """The seed of replication ``replication`` under the experiment's ``root`` seed.
 
-    One numpy call per scalar costs far more than the simulation step that uses it;
-    a block of 4096 draws, consumed in order, keeps the stream reproducible.
+    It depends on nothing else, so replication i of every scenario and every sweep
+    point shares it (common random numbers), whichever worker runs it.
     """
-
-    __slots__ = ("_buf", "_draw", "_i", "_n")
-
-    def __init__(self, gen: np.random.Generator, kind: str, block: int = 4096) -> None:
-        if kind == "uniform":
-            self._draw = lambda: gen.random(block).tolist()
-        elif kind == "exponential":
-            self._draw = lambda: gen.standard_exponential(block).tolist()
-        else:
-            raise ValueError(f"unknown kind of draw {kind!r}")
-        self._buf: list[float] = []
-        self._i = 0
-        self._n = 0
-
-    def next(self) -> float:
-        """The next draw."""
-        i = self._i
-        if i == self._n:
-            self._buf = self._draw()
-            self._n = len(self._buf)
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+    state = np.random.SeedSequence([root, replication]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1

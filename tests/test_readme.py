@@ -26,7 +26,9 @@ def test_python_examples_run(code):
 
 
 def test_console_examples_run(cli, tmp_path):
-    (tmp_path / "my_scenario.yaml").write_text(blocks("yaml")[0])
+    for body in blocks("yaml"):
+        name = body.splitlines()[0].lstrip("# ").strip()
+        (tmp_path / name).write_text(body)
     commands = [
         line[2:]
         for body in blocks("console")

@@ -47,3 +47,21 @@ def test_switching_a_mechanism_off_keeps_the_leads():
     )
     for col in ("arrival_hours", "readiness", "fit"):
         assert np.array_equal(on.leads[col].to_numpy(), off.leads[col].to_numpy())
+
+
+def test_a_finished_model_is_freed_without_the_cycle_collector():
+    import gc
+    import weakref
+
+    from simfunnel.model import FunnelModel
+
+    gc.disable()
+    try:
+        model = FunnelModel(simfunnel.load_scenario("balanced", {"run.horizon_days": 30}))
+        records = model.run()
+        ref = weakref.ref(model)
+        del model
+        assert ref() is None, "a cycle keeps the finished model (and its lead lists) alive"
+        assert len(records.leads["arrival_hours"]) > 0
+    finally:
+        gc.enable()

@@ -1,0 +1,1 @@
+"""Experiments on the model: replications, comparisons, sweeps, backends and the store."""

@@ -1,0 +1,162 @@
+"""Replications of one scenario, with confidence intervals and sequential stopping."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from simfunnel.errors import SimfunnelError
+from simfunnel.experiments.backends import Backend, Done, make_backend
+from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.metrics import KPI_NAMES
+from simfunnel.parameters import Scenario, load_scenario
+from simfunnel.streams import replication_seed
+
+ScenarioLike = Scenario | str | Path | dict[str, Any]
+
+
+@contextmanager
+def backend_context(
+    backend: str | Backend[Any], workers: int | None = None, scheduler: str | None = None
+) -> Iterator[Backend[Any]]:
+    """Use a backend instance as given (the caller closes it), or make one by name."""
+    if isinstance(backend, Backend):
+        with nullcontext(backend) as given:
+            yield given
+    else:
+        with make_backend(backend, workers, scheduler) as made:
+            yield made
+
+
+def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of ``values`` (NaNs dropped)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return mean, mean - half, mean + half
+
+
+def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean, standard deviation, t interval and relative half-width of each KPI.
+
+    Parameters
+    ----------
+    runs
+        One row per replication (as returned by :func:`replicate`).
+    confidence
+        Level of the intervals.
+    """
+    rows = []
+    for kpi in [c for c in runs.columns if c in KPI_NAMES or c not in _META]:
+        values = runs[kpi].to_numpy(dtype=float)
+        mean, low, high = t_interval(values, confidence)
+        finite = values[np.isfinite(values)]
+        half = (high - low) / 2
+        rows.append(
+            {
+                "kpi": kpi,
+                "n": len(finite),
+                "mean": mean,
+                "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "half_width": half,
+                "rel_half_width": abs(half / mean) if mean else math.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("kpi")
+
+
+_META = {"replication", "seed", "elapsed_seconds", "scenario", "point", "status", "error"}
+
+
+def replicate(
+    scenario: ScenarioLike,
+    n: int = 10,
+    seed: int | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    target_kpi: str | None = None,
+    precision: float | None = None,
+    max_n: int = 200,
+    confidence: float = 0.95,
+    backend: str | Backend[Any] = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run ``n`` independent replications; one tidy row per replication.
+
+    Replication i uses the seed ``replication_seed(seed, i)``, the same for every
+    scenario, so two calls with the same ``seed`` are paired (common random numbers).
+
+    Parameters
+    ----------
+    scenario
+        A Scenario, bundled name, file path or dict.
+    n
+        Replications (the first batch, with sequential stopping).
+    seed
+        Root seed; defaults to the scenario's ``run.seed``.
+    overrides
+        Dotted-path overrides of the scenario.
+    target_kpi, precision
+        Sequential stopping: keep adding batches of ``n`` replications until the
+        confidence interval of ``target_kpi`` has a relative half-width at most
+        ``precision`` (e.g. 0.05), or ``max_n`` replications have run.
+    backend, workers, scheduler
+        Where to run: ``"serial"``, ``"processes"`` (all local cores) or ``"dask"``,
+        or a backend instance to reuse.
+    progress
+        Show a progress bar.
+    """
+    sc = load_scenario(scenario, overrides)
+    if n < 2:
+        raise SimfunnelError(f"n: need at least 2 replications for an interval, got {n}")
+    if (target_kpi is None) != (precision is None):
+        raise SimfunnelError("give both target_kpi and precision for sequential stopping")
+    if target_kpi is not None and target_kpi not in KPI_NAMES:
+        raise SimfunnelError(f"target_kpi: unknown KPI {target_kpi!r}")
+    if precision is not None and not 0 < precision < 1:
+        raise SimfunnelError(f"precision: must be between 0 and 1, got {precision}")
+    root = sc.run.seed if seed is None else seed
+    raw = sc.model_dump(mode="json")
+    rows: list[dict[str, Any]] = []
+    with (
+        backend_context(backend, workers, scheduler) as pool,
+        tqdm(total=n, disable=not progress, desc=f"replicate {sc.name}", unit="run") as bar,
+    ):
+        done = 0
+        while True:
+            batch = range(done, n if done == 0 else min(max_n, done + n))
+            tasks = [PointTask(sc.name, {}, (replication_seed(root, i),), (i,), raw) for i in batch]
+            for _, outcome in pool.map(run_point, tasks):
+                if not isinstance(outcome, Done):
+                    raise SimfunnelError(f"a replication failed: {outcome.error}")
+                rows.extend(outcome.value)
+                bar.update(1)
+            done = batch.stop
+            if target_kpi is None or precision is None or done >= max_n:
+                break
+            values = np.array([r[target_kpi] for r in rows], dtype=float)
+            mean, low, high = t_interval(values, confidence)
+            if mean and abs((high - low) / 2 / mean) <= precision:
+                break
+            bar.total = min(max_n, done + n)
+            bar.refresh()
+    frame = pd.DataFrame(rows).sort_values("replication").reset_index(drop=True)
+    frame.insert(0, "scenario", sc.name)
+    return frame
