@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint typecheck pytest bench lab clean venv
+.PHONY: demo test lint typecheck pytest bench lab notebooks clean venv
 
 venv: $(STAMP)
 
@@ -21,11 +21,11 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name simfunnel --display-name "simfunnel" >/dev/null
 	@touch $(STAMP)
 
+# The main job: the volume-vs-quality report on the bundled scenarios.
 demo: $(STAMP)
-	@for s in volume_heavy quality_heavy balanced; do $(BIN)/simfunnel run $$s || exit 1; echo; done
+	$(BIN)/simfunnel report volume_vs_quality --out reports/volume_vs_quality
 
 lint: $(STAMP)
 	$(BIN)/ruff check simfunnel tests benchmarks
@@ -41,6 +41,15 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_experiments.py
+
+# JupyterLab on the notebooks, with the project's environment as its Python kernel.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Re-execute the committed notebooks (their outputs are what nbval checks).
+notebooks: $(STAMP)
+	$(BIN)/python -c "from simfunnel.reporting.report import available_notebooks, refresh_notebook; [print(refresh_notebook(p)) for p in available_notebooks().values()]"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

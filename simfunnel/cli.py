@@ -187,6 +187,27 @@ def _add_experiment_commands(sub: Any) -> None:
     an.add_argument("--top", type=int, default=5)
     an.set_defaults(func=_cmd_analyze)
 
+    rp = sub.add_parser("report", help="run a notebook through papermill into an HTML report")
+    rp.add_argument("notebook", nargs="?", help="notebook name (see --list) or .ipynb path")
+    rp.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter (value read as YAML)",
+    )
+    rp.add_argument(
+        "-f",
+        "--parameters-file",
+        metavar="FILE",
+        help="YAML: one set of parameters, a list of sets, or a grid (batch)",
+    )
+    rp.add_argument("--out", help="folder for the executed notebook, HTML and JSON")
+    rp.add_argument("--list", action="store_true", help="list the notebooks and parameters")
+    rp.set_defaults(func=_cmd_report)
+
 
 def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:
     if not text:
@@ -317,6 +338,54 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    import yaml
+
+    from simfunnel.reporting import report
+
+    if args.list:
+        for name, path in report.available_notebooks().items():
+            print(name)
+            for param in report.notebook_parameters(path).values():
+                helptext = f"  # {param['help']}" if param["help"] else ""
+                print(
+                    f"    {param['name']}: {param['inferred_type_name']} = "
+                    f"{param['default']}{helptext}"
+                )
+        return 0
+    if not args.notebook or not args.out:
+        raise SimfunnelError("report: give a NOTEBOOK and --out DIR (or --list)")
+    given: dict[str, Any] = {}
+    for name, value in args.parameter:
+        try:
+            given[name] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            given[name] = value
+    sets = [given]
+    if args.parameters_file:
+        try:
+            with open(args.parameters_file, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise SimfunnelError(f"-f {args.parameters_file}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise SimfunnelError(f"-f {args.parameters_file}: cannot parse: {first}") from None
+        sets = [{**s, **given} for s in report.parameter_sets(data)]
+    if len(sets) == 1:
+        done = report.run_report(args.notebook, sets[0], args.out)
+        conclusion = done.headline.get("conclusion")
+        if conclusion:
+            print(conclusion)
+        print(f"executed notebook: {done.notebook}")
+        print(f"headline numbers:  {done.headline_json}")
+        print(f"HTML report:       {done.html}")
+        return 0
+    index = report.run_batch(args.notebook, sets, args.out)
+    print(f"{len(sets)} reports; index: {index}")
+    return 0
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -353,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = getattr(exc, "problems", None) or [str(exc)]
         for line in problems:
             print(f"simfunnel: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(getattr(exc, "exit_status", EXIT_USAGE))
     except KeyboardInterrupt:
         print("simfunnel: interrupted", file=sys.stderr)
         return 130

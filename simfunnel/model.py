@@ -265,6 +265,7 @@ class FunnelModel:
         self._att_today: list[int] = []
         self._fruit_today: list[int] = []
         self._quit_rng: list[np.random.Generator] = []
+        self._days_recorded = 0
         for _ in range(team.reps):
             self._add_rep(hired_at=-math.inf)
         self._hires: list[float] = []
@@ -499,6 +500,7 @@ class FunnelModel:
             self._end_of_day(day)
 
     def _end_of_day(self, day: int) -> None:
+        self._days_recorded = day + 1
         team, burn = self.scenario.team, self.scenario.burnout
         if team.round_the_clock:
             paid = 24.0
@@ -576,6 +578,9 @@ class FunnelModel:
     def run(self) -> Records:
         """Simulate to the horizon and return the records."""
         self.env.run(until=self.horizon)
+        # run(until=h) stops before events at h itself: close the last day here.
+        for day in range(self._days_recorded, math.ceil(self.horizon / 24.0)):
+            self._end_of_day(day)
         # Pending events hold this model's bound methods, suspended processes hold it
         # in their frames, and _done_cb is a bound method of its own: release them all,
         # so the model is freed at once rather than by a later garbage collection

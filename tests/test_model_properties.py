@@ -146,6 +146,12 @@ def test_invariants(raw):
     assert k["leads"] >= k["contacted"] >= k["qualified"] >= k["opportunities"] >= k["customers"]
     for share in ("stale_share", "unworked_share", "nurtured_share", "conversion_rate"):
         assert math.isnan(k[share]) or 0 <= k[share] <= 1
-    assert 0 <= k["burnout_index"] <= 1
+    # undefined only when no whole day of the team falls after the warm-up
+    assert 0 <= k["burnout_index"] <= 1 or (
+        math.isnan(k["burnout_index"])
+        and result.rep_days.day.max() * 24 < (result.scenario.run.warmup_days * 24)
+    )
+    # every day of the horizon has its rep records, the last one included
+    assert result.rep_days.day.max() == math.ceil(result.scenario.run.horizon_days) - 1
     reps = result.reps
     assert (reps.fatigue.between(0, 1)).all() and (reps.hours_busy >= 0).all()

@@ -147,24 +147,53 @@ def parse_constraint(text: str) -> tuple[str, str, float]:
         raise SpecError(f"constraint {text!r}: {value!r} is not a number") from None
 
 
+Constraints = list[str] | tuple[str, ...] | dict[str, dict[str, float]]
+
+
+def constraint_list(constraints: Constraints) -> list[tuple[str, str, float]]:
+    """Constraints as ``(kpi, operator, value)``.
+
+    Either strings such as ``"burnout_index <= 0.3"``, or bounds by KPI such as
+    ``{"burnout_index": {"max": 0.3}, "revenue": {"min": 1e6}}``.
+    """
+    if isinstance(constraints, dict):
+        out = []
+        for kpi, bounds in constraints.items():
+            if not isinstance(bounds, dict) or not set(bounds) <= {"min", "max"}:
+                raise SpecError(
+                    f"constraint {kpi}: expected {{'min': x}} and/or {{'max': y}}, got {bounds!r}"
+                )
+            out += [(kpi, ">=" if k == "min" else "<=", float(v)) for k, v in bounds.items()]
+        return out
+    return [parse_constraint(text) for text in constraints]
+
+
+def describe_constraints(constraints: Constraints) -> str:
+    """``burnout_index <= 0.3 and revenue >= 1e+06``, or ``no constraint``."""
+    parts = [f"{k} {op} {v:g}" for k, op, v in constraint_list(constraints)]
+    return " and ".join(parts) or "no constraint"
+
+
 def best_points(
     means: pd.DataFrame,
     objective: str = "cac",
     *,
     minimize: bool = True,
-    constraints: list[str] | tuple[str, ...] = (),
+    constraints: Constraints = (),
     top: int = 5,
 ) -> pd.DataFrame:
     """The best points by ``objective`` among those meeting every constraint.
 
     Example: ``best_points(means, "cac", constraints=["burnout_index <= 0.3",
-    "revenue >= 1e6"])``: least CAC with burnout at most 0.3 and revenue at least $1m.
+    "revenue >= 1e6"])``, or the same as ``{"burnout_index": {"max": 0.3},
+    "revenue": {"min": 1e6}}``: least CAC with burnout at most 0.3 and revenue at
+    least $1m.
     """
     if objective not in means.columns:
         raise SpecError(f"objective: {objective!r} is not among the sweep's KPIs")
     keep = np.ones(len(means), dtype=bool)
-    for text in constraints:
-        name, op, value = parse_constraint(text)
+    for name, op, value in constraint_list(constraints):
+        text = f"{name} {op} {value:g}"
         if name not in means.columns:
             raise SpecError(f"constraint {text!r}: {name!r} is not among the sweep's columns")
         keep &= _OPS[op](means[name].to_numpy(dtype=float), value)

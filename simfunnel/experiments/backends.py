@@ -189,7 +189,7 @@ class DaskBackend(_FutureBackend[T]):
         self._cluster: Any = None
         try:
             if address:
-                self._client = Client(address, timeout="20s")
+                self._client = Client(address, timeout="10s")
             else:
                 self._cluster = LocalCluster(
                     n_workers=workers or os.cpu_count() or 1,

@@ -62,11 +62,13 @@ class Comparison:
 
         Columns: ``n, mean, ci_low, ci_high, n_pairs, diff, diff_low, diff_high,
         rel_change, rel_low, rel_high, significant, paired_half_width,
-        unpaired_half_width``. The relative change and its interval are the difference
-        over the baseline's mean. ``significant`` is true when the paired interval
-        excludes zero. A replication where a KPI is undefined (CAC without customers)
-        is left out of that KPI: ``n`` counts the values behind the mean, ``n_pairs``
-        the replications behind the difference.
+        unpaired_half_width``. The relative change is the mean difference over the
+        baseline's mean; its interval is a paired bootstrap percentile interval of the
+        ratio of means minus one (2,000 resamples of the replications, fixed seed), so
+        a positive KPI's change never reads beyond -100%. ``significant`` is true when
+        the paired t interval of the difference excludes zero. A replication where a
+        KPI is undefined (CAC without customers) is left out of that KPI: ``n`` counts
+        the values behind the mean, ``n_pairs`` the replications behind the difference.
         """
         kpis = list(kpis or KPI_NAMES)
         wide = self.runs.pivot(index="replication", columns="scenario")
@@ -100,14 +102,14 @@ class Comparison:
                     )
                 else:
                     d_mean, d_low, d_high = t_interval(x - base, self.confidence)
-                    rel = 1.0 / base_mean if base_mean else math.nan
+                    rel_low, rel_high = _ratio_interval(x, base, self.confidence)
                     row.update(
                         diff=d_mean,
                         diff_low=d_low,
                         diff_high=d_high,
-                        rel_change=d_mean * rel,
-                        rel_low=d_low * rel,
-                        rel_high=d_high * rel,
+                        rel_change=d_mean / base_mean if base_mean else math.nan,
+                        rel_low=rel_low,
+                        rel_high=rel_high,
                         significant=bool(d_low > 0 or d_high < 0),
                         paired_half_width=(d_high - d_low) / 2,
                         unpaired_half_width=_welch_half_width(x, base, self.confidence),
@@ -118,6 +120,26 @@ class Comparison:
     def headline(self) -> pd.DataFrame:
         """:meth:`table` restricted to the headline KPIs."""
         return self.table(HEADLINE_KPIS)
+
+
+def _ratio_interval(
+    x: np.ndarray, base: np.ndarray, confidence: float, resamples: int = 2000
+) -> tuple[float, float]:
+    """Paired bootstrap percentile interval of mean(x) / mean(base) - 1."""
+    ok = np.isfinite(x) & np.isfinite(base)
+    x, base = x[ok], base[ok]
+    if len(x) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(x), size=(resamples, len(x)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = x[idx].mean(axis=1) / base[idx].mean(axis=1) - 1.0
+    ratios = ratios[np.isfinite(ratios)]
+    if len(ratios) == 0:
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _welch_half_width(x: np.ndarray, y: np.ndarray, confidence: float) -> float:

@@ -1,0 +1,1 @@
+"""Reporting: plots and tables from DataFrames, headline numbers, notebook reports."""

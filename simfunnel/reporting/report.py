@@ -1,0 +1,338 @@
+"""Reports: execute a parameterized notebook through papermill, export it to HTML.
+
+One report is three files in its folder: the executed notebook, a self-contained HTML
+page with the code hidden and every figure embedded, and a JSON file of the headline
+numbers (which the notebook writes to the path given in its ``headline_json``
+parameter). A batch makes one report per parameter set and an ``index.html`` that
+links them and tabulates their headline numbers.
+
+Parameters are checked against the notebook's ``parameters`` cell (names and
+annotated types, read by papermill's inspection) before anything runs.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simfunnel.errors import ReportError
+
+#: The folder of the project's notebooks (in a source checkout or editable install).
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+}
+
+
+class NotebookFailed(ReportError):
+    """A cell of the notebook raised; the partial notebook is kept."""
+
+    exit_status = 1
+
+
+@dataclass(frozen=True)
+class Report:
+    """The files of one report and its headline numbers."""
+
+    name: str
+    notebook: Path
+    html: Path
+    headline_json: Path
+    parameters: dict[str, Any]
+    headline: dict[str, Any] = field(repr=False)
+
+
+def available_notebooks() -> dict[str, Path]:
+    """The project's notebooks by name."""
+    if not NOTEBOOK_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(NOTEBOOK_DIR.glob("*.ipynb"))}
+
+
+def resolve_notebook(name_or_path: str | Path) -> Path:
+    """A notebook by name (``volume_vs_quality``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".ipynb":
+        if not path.is_file():
+            raise ReportError(f"notebook: no such file {str(path)!r}")
+        return path
+    notebooks = available_notebooks()
+    if str(name_or_path) not in notebooks:
+        known = ", ".join(notebooks) or "none found"
+        raise ReportError(f"notebook: {str(name_or_path)!r} is not one of {known}")
+    return notebooks[str(name_or_path)]
+
+
+def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The parameters of a notebook: name -> type, default and help (papermill)."""
+    import papermill as pm
+
+    params: dict[str, dict[str, Any]] = pm.inspect_notebook(str(path))
+    return params
+
+
+def check_parameters(path: Path, values: dict[str, Any]) -> None:
+    """Refuse unknown names and values of the wrong type, in one line."""
+    declared = notebook_parameters(path)
+    for name, value in values.items():
+        if name not in declared:
+            known = ", ".join(declared)
+            raise ReportError(
+                f"parameter {name!r}: not a parameter of {path.stem} (its parameters: {known})"
+            )
+        kind = str(declared[name]["inferred_type_name"]).split("[")[0].strip()
+        allowed = _TYPES.get(kind)
+        if allowed is None:
+            continue
+        wrong_bool = isinstance(value, bool) and bool not in allowed
+        if not isinstance(value, allowed) or wrong_bool:
+            raise ReportError(
+                f"parameter {name}: expected {kind}, got {type(value).__name__} {value!r}"
+            )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80] or "report"
+
+
+def _kernel_config() -> Any:
+    from traitlets.config import Config
+
+    # IPC sockets in a private folder: nothing listens on the network, and the
+    # kernel has no reason to warn about unencrypted TCP.
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(tempfile.mkdtemp(prefix="simfunnel-kernel-"), "k")
+    return config
+
+
+def export_html(notebook: Path, target: Path, title: str) -> Path:
+    """A self-contained HTML page of an executed notebook, code hidden, images embedded."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.embed_images = True
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # No page of ours needs MathJax or require.js: keep the page free of remote scripts.
+    body = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def run_report(
+    notebook: str | Path,
+    parameters: dict[str, Any] | None,
+    out: str | Path,
+    name: str | None = None,
+) -> Report:
+    """Execute one notebook with ``parameters`` into ``out`` and export its report.
+
+    Raises
+    ------
+    ReportError
+        Unknown parameter or wrong type (nothing is run).
+    NotebookFailed
+        A cell raised: its number and error are named, and the partially executed
+        notebook is kept in ``out``.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    path = resolve_notebook(notebook)
+    params = dict(parameters or {})
+    check_parameters(path, params)
+    name = _slug(name or path.stem)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    executed = folder / f"{name}.ipynb"
+    headline_path = folder / f"{name}.json"
+    if "headline_json" in notebook_parameters(path):
+        params["headline_json"] = str(headline_path.resolve())
+    config = _kernel_config()
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(executed),
+            parameters=params,
+            cwd=str(folder),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            config=config,
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookFailed(
+            f"{path.stem}: cell {exc.cell_index} (execution {exc.exec_count}) failed: "
+            f"{exc.ename}: {str(exc.evalue).strip().splitlines()[0] if exc.evalue else ''}; "
+            f"the partial notebook is kept at {executed}"
+        ) from None
+    finally:
+        shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
+    page = export_html(executed, folder / f"{name}.html", title=name)
+    headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
+    return Report(
+        name=name,
+        notebook=executed,
+        html=page,
+        headline_json=headline_path,
+        parameters={k: v for k, v in params.items() if k != "headline_json"},
+        headline=headline,
+    )
+
+
+def refresh_notebook(path: str | Path) -> Path:
+    """Execute a notebook in place with its default parameters, for committing.
+
+    Papermill's volatile metadata (timestamps, durations, absolute paths) is
+    stripped, so the stored notebook changes only when its outputs do.
+    """
+    import nbformat
+    import papermill as pm
+
+    path = Path(path)
+    config = _kernel_config()
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(path),
+            cwd=str(path.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            config=config,
+        )
+    finally:
+        shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    return path
+
+
+def parameter_sets(data: Any) -> list[dict[str, Any]]:
+    """Parameter sets from a file's contents: one mapping, a list of them, or a grid.
+
+    A grid is ``{"grid": {"name": [v1, v2], ...}, "fixed": {...}}``: every combination
+    of the grid's values, each with the fixed values.
+    """
+    if isinstance(data, dict) and "grid" in data:
+        grid, fixed = data["grid"], data.get("fixed", {}) or {}
+        if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+            raise ReportError("parameter file: 'grid' must map names to non-empty lists")
+        if not isinstance(fixed, dict):
+            raise ReportError("parameter file: 'fixed' must be a mapping")
+        return [
+            {**fixed, **dict(zip(grid, combo, strict=True))}
+            for combo in itertools.product(*grid.values())
+        ]
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+        return list(data)
+    raise ReportError("parameter file: expected a mapping, a list of mappings, or a grid")
+
+
+def _set_name(index: int, params: dict[str, Any]) -> str:
+    shown = "_".join(f"{k}-{v}" for k, v in params.items() if not isinstance(v, dict | list))
+    return _slug(f"{index:02d}_{shown}" if shown else f"{index:02d}")
+
+
+def run_batch(notebook: str | Path, sets: list[dict[str, Any]], out: str | Path) -> Path:
+    """One report per parameter set into ``out``, and an ``index.html`` linking them.
+
+    Every set is checked before the first runs. A set whose notebook fails is listed
+    in the index with its error, and the others still run.
+
+    Returns
+    -------
+    Path
+        The index page.
+    """
+    path = resolve_notebook(notebook)
+    for params in sets:
+        check_parameters(path, params)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
+    for k, params in enumerate(sets, start=1):
+        name = _set_name(k, params)
+        try:
+            rows.append((name, params, run_report(path, params, folder / name, name), ""))
+        except NotebookFailed as exc:
+            rows.append((name, params, None, str(exc)))
+    index = folder / "index.html"
+    index.write_text(_index_page(path.stem, rows), encoding="utf-8")
+    failures = [r for r in rows if r[2] is None]
+    if failures:
+        raise NotebookFailed(
+            f"{len(failures)} of {len(rows)} reports failed (see {index}): {failures[0][3]}"
+        )
+    return index
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return html.escape(json.dumps(value) if isinstance(value, dict | list) else str(value))
+
+
+def _index_page(title: str, rows: list[tuple[str, dict[str, Any], Report | None, str]]) -> str:
+    keys: list[str] = []
+    for _, _, report, _ in rows:
+        for key in report.headline.get("summary", {}) if report else {}:
+            if key not in keys:
+                keys.append(key)
+    param_keys = list(dict.fromkeys(k for _, params, _, _ in rows for k in params))
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["report", *param_keys, *keys])
+    body = []
+    for name, params, report, error in rows:
+        link = (
+            f'<a href="{html.escape(name)}/{html.escape(report.html.name)}">{html.escape(name)}</a>'
+            if report
+            else html.escape(name)
+        )
+        cells = [link] + [_fmt(params.get(k, "")) for k in param_keys]
+        if report:
+            summary = report.headline.get("summary", {})
+            cells += [_fmt(summary.get(k, "")) for k in keys]
+        else:
+            cells += [f'<span class="error">failed: {html.escape(error)}</span>'] + [""] * (
+                len(keys) - 1
+            )
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
+.error {{ color: #b00; }}
+</style></head><body>
+<h1>{html.escape(title)}: {len(rows)} reports</h1>
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""

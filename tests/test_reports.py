@@ -1,0 +1,275 @@
+"""Notebooks and reports, for real: papermill execution, HTML export, batch, failures."""
+
+import base64
+import json
+import re
+
+import nbformat
+import pytest
+import yaml
+from conftest import run_cli
+
+SMALL = '{"run.horizon_days": 150, "run.warmup_days": 14}'
+
+
+@pytest.fixture(scope="module")
+def vvq(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vvq")
+    result = run_cli(
+        "report",
+        "volume_vs_quality",
+        "--out",
+        str(out),
+        "-p",
+        "replications",
+        "4",
+        "-p",
+        "overrides",
+        SMALL,
+        "-p",
+        "backend",
+        "serial",
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def within(entry):
+    lo, mid, hi = entry["ci_low"], entry["mean"], entry["ci_high"]
+    return lo is None or hi is None or lo - 1e-9 <= mid <= hi + 1e-9
+
+
+def test_volume_vs_quality_headline_makes_sense(vvq):
+    out, result = vvq
+    facts = json.loads((out / "volume_vs_quality.json").read_text())
+    assert facts["baseline"] == "volume_heavy" and facts["replications"] == 4
+    assert set(facts["scenarios"]) == {"volume_heavy", "quality_heavy", "balanced"}
+    for name, kpis in facts["scenarios"].items():
+        assert kpis["cac"]["mean"] > 0, name
+        assert kpis["revenue"]["mean"] >= 0 and 0 <= kpis["burnout_index"]["mean"] <= 1
+        assert all(within(entry) for entry in kpis.values()), name
+    for name, diffs in facts["differences"].items():
+        mean_diff = (
+            facts["scenarios"][name]["customers"]["mean"]
+            - (facts["scenarios"]["volume_heavy"]["customers"]["mean"])
+        )
+        assert diffs["customers"]["diff"] == pytest.approx(mean_diff)
+        assert diffs["burnout_index"]["rel_low"] <= diffs["burnout_index"]["rel_high"]
+    # the conclusion is written from the numbers
+    rel = facts["differences"]["quality_heavy"]["cac"]["rel_change"]
+    verb = "lowers" if rel < 0 else "raises"
+    assert f"quality_heavy {verb} CAC by {100 * abs(rel):.0f}%" in facts["conclusion"]
+    assert facts["conclusion"] in result.stdout
+    assert (
+        facts["summary"]["cac[quality_heavy]"] == facts["scenarios"]["quality_heavy"]["cac"]["mean"]
+    )
+
+
+def test_html_report_hides_code_and_embeds_every_figure(vvq):
+    out, result = vvq
+    page = (out / "volume_vs_quality.html").read_text()
+    assert f"HTML report:       {out / 'volume_vs_quality.html'}" in result.stdout
+    nb = nbformat.read(out / "volume_vs_quality.ipynb", as_version=4)
+    images = [
+        o["data"]["image/png"]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    embedded = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) >= 3 and len(embedded) == len(images)
+    assert all(base64.b64decode(e)[:4] == b"\x89PNG" for e in embedded)
+    assert "<table" in page and "rel_change" in page and "quality_heavy" in page  # KPI table
+    assert "simfunnel.compare(" not in page  # code hidden
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)
+    assert "injected-parameters" in json.dumps(nb.cells[2].metadata) or any(
+        "injected-parameters" in c.metadata.get("tags", []) for c in nb.cells
+    )
+
+
+def test_scenario_notebook(tmp_path):
+    result = run_cli(
+        "report",
+        "scenario",
+        "--out",
+        str(tmp_path),
+        "-p",
+        "scenario",
+        "balanced",
+        "-p",
+        "replications",
+        "3",
+        "-p",
+        "overrides",
+        SMALL,
+        "-p",
+        "backend",
+        "serial",
+    )
+    assert result.returncode == 0, result.stderr
+    facts = json.loads((tmp_path / "scenario.json").read_text())
+    assert facts["scenario"] == "balanced" and facts["replications"] == 3
+    assert facts["kpis"]["cac"]["mean"] > 0
+    assert all(within(v) for v in facts["kpis"].values())
+    assert facts["kpis"]["leads"]["mean"] >= facts["kpis"]["customers"]["mean"] > 0
+    page = (tmp_path / "scenario.html").read_text()
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) == 4
+
+
+def test_parameter_sweep_notebook(tmp_path):
+    spec = {
+        "scenario": "quality_heavy",
+        "overrides": {"run.horizon_days": 90},
+        "parameters": [
+            {"path": "team.reps", "levels": [4, 8]},
+            {"path": "process.routing.policy", "levels": ["fifo", "score"]},
+        ],
+        "replications": 1,
+        "kpis": ["cac", "revenue", "burnout_index", "customers"],
+    }
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "spec": spec,
+                "constraints": {"burnout_index": {"max": 0.9}},
+                "backend": "serial",
+                "results_dir": str(tmp_path / "store"),
+            }
+        )
+    )
+    result = run_cli("report", "parameter_sweep", "--out", str(tmp_path / "r"), "-f", str(params))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads((tmp_path / "r" / "parameter_sweep.json").read_text())
+    assert facts["points"] == 4
+    assert facts["best"] and all(b["burnout_index"] <= 0.9 for b in facts["best"])
+    assert facts["best"][0]["cac"] == min(b["cac"] for b in facts["best"])
+    assert 1 <= len(facts["pareto_front"]) <= 4
+    assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
+    assert (tmp_path / "store" / "metadata.json").is_file()  # the sweep was stored
+
+
+def test_unknown_parameter_and_wrong_type_are_refused_before_running(tmp_path):
+    unknown = run_cli(
+        "report", "volume_vs_quality", "--out", str(tmp_path / "a"), "-p", "replicatoins", "3"
+    )
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [unknown.stderr.strip()]
+    assert "parameter 'replicatoins': not a parameter of volume_vs_quality" in unknown.stderr
+    wrong = run_cli(
+        "report", "volume_vs_quality", "--out", str(tmp_path / "b"), "-p", "replications", "many"
+    )
+    assert wrong.returncode == 2 and "parameter replications: expected int, got str" in (
+        wrong.stderr
+    )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    nb = run_cli("report", "nope", "--out", str(tmp_path / "c"))
+    assert nb.returncode == 2 and "is not one of" in nb.stderr
+
+
+def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
+    result = run_cli(
+        "report",
+        "volume_vs_quality",
+        "--out",
+        str(tmp_path),
+        "-p",
+        "scenarios",
+        '["volume_heavy", "no_such_scenario"]',
+        "-p",
+        "replications",
+        "2",
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert re.search(
+        r"volume_vs_quality: cell \d+ \(execution \d+\) failed: ScenarioError", lines[0]
+    )
+    assert "no_such_scenario" in lines[0] and "partial notebook is kept" in lines[0]
+    partial = nbformat.read(tmp_path / "volume_vs_quality.ipynb", as_version=4)
+    errors = [
+        o for c in partial.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
+    assert errors and errors[0]["ename"] == "ScenarioError"
+
+
+def test_batch_of_parameter_sets_with_an_index(tmp_path):
+    sets = tmp_path / "sets.yaml"
+    sets.write_text(
+        yaml.safe_dump(
+            [
+                {"scenarios": ["volume_heavy", "quality_heavy"], "replications": 2},
+                {"scenarios": ["volume_heavy", "balanced"], "replications": 2},
+            ]
+        )
+    )
+    result = run_cli(
+        "report",
+        "volume_vs_quality",
+        "--out",
+        str(tmp_path / "batch"),
+        "-f",
+        str(sets),
+        "-p",
+        "overrides",
+        SMALL,
+        "-p",
+        "backend",
+        "serial",
+    )
+    assert result.returncode == 0, result.stderr
+    index = (tmp_path / "batch" / "index.html").read_text()
+    links = re.findall(r'<a href="([^"]+\.html)">', index)
+    assert len(links) == 2
+    for link in links:
+        assert (tmp_path / "batch" / link).is_file()
+    assert "cac[quality_heavy]" in index and "cac[balanced]" in index
+    first = json.loads(next((tmp_path / "batch").glob("01_*/*.json")).read_text())
+    value = first["summary"]["cac[quality_heavy]"]
+    assert f"{value:,.0f}" in index
+
+
+def test_grid_of_parameters(tmp_path):
+    from simfunnel.reporting.report import parameter_sets
+
+    sets = parameter_sets(
+        {
+            "grid": {"seed": [1, 2], "baseline": ["volume_heavy", "balanced"]},
+            "fixed": {"replications": 2},
+        }
+    )
+    assert len(sets) == 4 and all(s["replications"] == 2 for s in sets)
+    assert {(s["seed"], s["baseline"]) for s in sets} == {
+        (1, "volume_heavy"),
+        (1, "balanced"),
+        (2, "volume_heavy"),
+        (2, "balanced"),
+    }
+
+
+def test_list_shows_notebooks_and_typed_parameters():
+    result = run_cli("report", "--list")
+    assert result.returncode == 0
+    for name in ("scenario", "volume_vs_quality", "parameter_sweep"):
+        assert f"\n{name}\n" in f"\n{result.stdout}"
+    assert "    replications: int = 20" in result.stdout
+    assert "    scenarios: list = " in result.stdout
+
+
+def test_notebooks_have_one_plain_parameters_cell():
+    import ast
+
+    from simfunnel.reporting.report import available_notebooks, notebook_parameters
+
+    for name, path in available_notebooks().items():
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        tree = ast.parse(tagged[0].source)
+        for statement in tree.body:
+            assert isinstance(statement, ast.AnnAssign), (name, ast.dump(statement))
+            ast.literal_eval(statement.value)  # plain values only
+        declared = [s.target.id for s in tree.body]
+        # papermill's own parser sees every one of them (it skips lines it cannot read)
+        assert list(notebook_parameters(path)) == declared, name
