@@ -203,8 +203,8 @@ def costs_by_source(records: Records, scenario: Scenario) -> pd.DataFrame:
                 "nurture_cost": nurture,
                 "hiring_cost": hiring,
                 "total_cost": total,
-                "cpl": marketing / n_leads if n_leads else math.nan,
-                "cac": total / customers if customers else math.nan,
+                "cpl": ratio(marketing, n_leads),
+                "cac": ratio(total, customers),
                 "rep_time_share": float(share[code]),
             }
         )
@@ -244,17 +244,17 @@ def kpis(records: Records, scenario: Scenario) -> dict[str, float]:
         "nurture_cost": nurture,
         "hiring_cost": hiring,
         "total_cost": total,
-        "cpl": marketing / n if n else math.nan,
-        "cac": total / customers if customers else math.nan,
-        "conversion_rate": customers / n if n else math.nan,
-        "contact_rate": float((stage >= 1).sum()) / n if n else math.nan,
-        "return_on_spend": revenue / total if total > 0 else math.nan,
+        "cpl": ratio(marketing, n),
+        "cac": ratio(total, customers),
+        "conversion_rate": ratio(customers, n),
+        "contact_rate": ratio(float((stage >= 1).sum()), n),
+        "return_on_spend": ratio(revenue, total),
         "median_response_hours": float(np.median(delays)) if len(delays) else math.nan,
         "p90_response_hours": float(np.quantile(delays, 0.9)) if len(delays) else math.nan,
         "stale_share": _share(final == FINAL_STATES.index("stale"), n),
         "unworked_share": _share(final == FINAL_STATES.index("unworked"), n),
         "nurtured_share": _share(leads["nurtured"][lead_mask], n),
-        "rep_utilization": busy / paid if paid > 0 else math.nan,
+        "rep_utilization": ratio(busy, paid),
         "burnout_index": float(fatigue.mean()) if len(fatigue) else math.nan,
         "reps_quit": float(records.rep_days["quit"][day_mask].sum()),
         "hires": float((records.hire_hours >= warmup_h).sum()),
@@ -264,5 +264,10 @@ def kpis(records: Records, scenario: Scenario) -> dict[str, float]:
     return out
 
 
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when there is nothing to divide by."""
+    return numerator / denominator if denominator > 0 else math.nan
+
+
 def _share(mask: np.ndarray, n: int) -> float:
-    return float(np.count_nonzero(mask)) / n if n else math.nan
+    return ratio(float(np.count_nonzero(mask)), n)
