@@ -416,21 +416,68 @@ class Scenario(_Strict):
 # ------------------------------------------------------------ errors and loading
 
 
-def _describe(err: Any) -> str:
+def validation_problems(exc: ValidationError, root: str = "scenario") -> list[str]:
+    """One readable line per problem in a pydantic error, most specific location only.
+
+    A failing item also fails its container ("too short" once it is dropped), so a
+    location is reported only when no deeper one is.
+    """
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    specific = [
+        e
+        for e, loc in zip(errors, locs, strict=True)
+        if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+    ]
+    # A value that fits no member of a union fails once per member (int, float...):
+    # one line per field, naming every member it could have been.
+    lines: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+    for err in specific:
+        line = _describe(err, root)
+        path = line.split(": ", 1)[0]
+        tags = [p for p in err.get("loc", ()) if isinstance(p, str) and p in _UNION_MEMBERS]
+        members.setdefault(path, []).extend(tags)
+        if path in lines and members[path]:
+            kinds = " or ".join(_UNION_WORDS.get(t, t) for t in dict.fromkeys(members[path]))
+            line = f"{path}: must be {kinds}, got {_shown(err.get('input'))}"
+        lines[path] = line
+    return list(lines.values())
+
+
+_UNION_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true/false",
+    "none": "null",
+    "date": "a date",
+}
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+
+
+# How pydantic names the members of a union in an error's location.
+_UNION_MEMBERS = frozenset({"int", "float", "str", "bool", "none", "date"})
+
+
+def _describe(err: Any, root: str = "scenario") -> str:
     """One readable line for one pydantic error."""
     loc: list[str] = []
     for part in err.get("loc", ()):
         if isinstance(part, int):
             loc.append(f"[{part}]")
-        elif part.startswith(("function-", "tagged-union")):
+        elif part.startswith(("function-", "tagged-union")) or part in _UNION_MEMBERS:
             continue
         else:
             loc.append(("." if loc else "") + part)
-    path = "".join(loc) or "scenario"
+    path = "".join(loc) or root
     kind = err.get("type", "")
     ctx = err.get("ctx", {}) or {}
     value = err.get("input")
-    shown = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    shown = _shown(value)
     limits = {
         "greater_than": "> {gt}",
         "greater_than_equal": ">= {ge}",
@@ -466,16 +513,7 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        # A failing item also fails its container ("too short" after dropping it):
-        # report only the most specific location.
-        locs = [tuple(e["loc"]) for e in errors]
-        specific = [
-            e
-            for e, loc in zip(errors, locs, strict=True)
-            if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
-        ]
-        raise ScenarioError([_describe(e) for e in specific]) from None
+        raise ScenarioError(validation_problems(exc)) from None
 
 
 def _bundled_dir() -> Any:

@@ -304,9 +304,23 @@ def test_best_points_and_pareto_front():
             {"parameters": [{"path": "team.rep", "range": [4, 8]}]},
             "parameter team.rep: value 4 is not valid: team.rep: unknown field",
         ),
-        ({"parameters": [{"path": "team.reps", "range": [8, 4]}]}, "low must be below high"),
-        ({"parameters": [{"path": "team.reps", "range": [5, 5]}]}, "low must be below high"),
-        ({"parameters": [{"path": "team.reps", "levels": []}]}, "parameters.0.levels"),
+        (
+            {"parameters": [{"path": "team.reps", "range": [8, 4]}]},
+            "parameter team.reps: range: low must be below high, got [8, 4]",
+        ),
+        (
+            {"parameters": [{"path": "team.reps", "range": [5, 5]}]},
+            "parameter team.reps: range: low must be below high",
+        ),
+        (
+            {"parameters": [{"path": "team.reps", "levels": []}]},
+            "parameter team.reps: levels: tuple should have at least 1 item",
+        ),
+        (
+            {"parameters": [{"path": "team.reps", "range": ["a", 9]}]},
+            "parameter team.reps: range[0]",
+        ),
+        ({"replications": 0}, "replications: must be >= 1, got 0"),
         (
             {"parameters": [{"path": "team.reps", "levels": ["many"]}]},
             "parameter team.reps: value 'many' is not valid",

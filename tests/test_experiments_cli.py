@@ -142,7 +142,10 @@ def test_sweep_cli_progress_summary_and_analyze(cli, tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"parameters": [{"path": "team.reps", "range": [10, 4]}]}, "low must be below high"),
+        (
+            {"parameters": [{"path": "team.reps", "range": [10, 4]}]},
+            "parameter team.reps: range: low must be below high",
+        ),
         (
             {"parameters": [{"path": "team.seats", "levels": [4, 5]}]},
             "parameter team.seats: value 4 is not valid",
@@ -151,7 +154,7 @@ def test_sweep_cli_progress_summary_and_analyze(cli, tmp_path):
             {"parameters": [{"path": "team.reps", "levels": ["x", "y"]}]},
             "parameter team.reps: value 'x' is not valid",
         ),
-        ({"parameters": [{"path": "team.reps", "levels": []}]}, "levels"),
+        ({"parameters": [{"path": "team.reps", "levels": []}]}, "parameter team.reps: levels"),
         ({"replications": 0}, "replications"),
     ],
 )

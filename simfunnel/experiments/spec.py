@@ -8,6 +8,7 @@ every level and both ends of every range give a valid scenario.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from simfunnel.errors import ScenarioError, SpecError
 from simfunnel.metrics import KPI_NAMES
-from simfunnel.parameters import Scenario, load_scenario
+from simfunnel.parameters import Scenario, load_scenario, validation_problems
 
 Number = int | float
 Level = int | float | str | bool
@@ -108,12 +109,24 @@ class SweepSpec(BaseModel):
         return self
 
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(x) for x in err.get("loc", ()) if not str(x).startswith("function-"))
-    msg = str(err.get("ctx", {}).get("error", err.get("msg", "invalid")))
-    value = err.get("input")
-    shown = "" if err.get("type") in ("value_error", "missing") else f", got {value!r}"
-    return f"{loc or 'spec'}: {msg}{shown}"
+def _spec_problems(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """The spec's problems in one line, each parameter named by its path."""
+    params = raw.get("parameters")
+    paths = (
+        [p.get("path") if isinstance(p, dict) else None for p in params]
+        if isinstance(params, list)
+        else []
+    )
+
+    def name(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        path = paths[i] if i < len(paths) and paths[i] else f"#{i + 1}"
+        return f"parameter {path}" + (": " if match.group(2) == "." else ":")
+
+    return "; ".join(
+        re.sub(r"^parameters\[(\d+)\]([.:])", name, line)
+        for line in validation_problems(exc, root="spec")
+    )
 
 
 def load_spec(source: str | Path | dict[str, Any] | SweepSpec) -> SweepSpec:
@@ -143,7 +156,7 @@ def load_spec(source: str | Path | dict[str, Any] | SweepSpec) -> SweepSpec:
         try:
             spec = SweepSpec.model_validate(raw)
         except ValidationError as exc:
-            raise SpecError("; ".join(_describe(e) for e in exc.errors())) from None
+            raise SpecError(_spec_problems(exc, raw)) from None
     check_against_scenario(spec)
     return spec
 

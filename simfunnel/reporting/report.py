@@ -85,8 +85,14 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
     return params
 
 
-def check_parameters(path: Path, values: dict[str, Any]) -> None:
-    """Refuse unknown names and values of the wrong type, in one line."""
+def check_parameters(path: Path, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Refuse unknown names and values of the wrong type, in one line.
+
+    Returns
+    -------
+    dict
+        The notebook's declared parameters (as :func:`notebook_parameters`).
+    """
     declared = notebook_parameters(path)
     for name, value in values.items():
         if name not in declared:
@@ -103,6 +109,7 @@ def check_parameters(path: Path, values: dict[str, Any]) -> None:
             raise ReportError(
                 f"parameter {name}: expected {kind}, got {type(value).__name__} {value!r}"
             )
+    return declared
 
 
 def _slug(text: str) -> str:
@@ -159,13 +166,13 @@ def run_report(
 
     path = resolve_notebook(notebook)
     params = dict(parameters or {})
-    check_parameters(path, params)
+    declared = check_parameters(path, params)
     name = _slug(name or path.stem)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f"{name}.ipynb"
     headline_path = folder / f"{name}.json"
-    if "headline_json" in notebook_parameters(path):
+    if "headline_json" in declared:
         params["headline_json"] = str(headline_path.resolve())
     config = _kernel_config()
     try:
