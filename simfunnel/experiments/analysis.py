@@ -88,32 +88,15 @@ def sensitivity_table(
                 from SALib.analyze import sobol
 
                 res = sobol.analyze(problem, y, calc_second_order=False, seed=spec.seed)
-                for j, name in enumerate(problem["names"]):
-                    rows.append(
-                        {
-                            "kpi": kpi,
-                            "parameter": name,
-                            "S1": float(res["S1"][j]),
-                            "S1_conf": float(res["S1_conf"][j]),
-                            "ST": float(res["ST"][j]),
-                            "ST_conf": float(res["ST_conf"][j]),
-                        }
-                    )
+                keys: tuple[str, ...] = ("S1", "S1_conf", "ST", "ST_conf")
             else:
                 from SALib.analyze import morris
 
                 x = np.asarray(matrix, dtype=float)
                 res = morris.analyze(problem, x, y, num_levels=spec.design.levels, seed=spec.seed)
-                for j, name in enumerate(problem["names"]):
-                    rows.append(
-                        {
-                            "kpi": kpi,
-                            "parameter": name,
-                            "mu_star": float(res["mu_star"][j]),
-                            "mu_star_conf": float(res["mu_star_conf"][j]),
-                            "sigma": float(res["sigma"][j]),
-                        }
-                    )
+                keys = ("mu_star", "mu_star_conf", "sigma")
+            for j, name in enumerate(problem["names"]):
+                rows.append({"kpi": kpi, "parameter": name, **{k: float(res[k][j]) for k in keys}})
         else:
             for p in spec.parameters:
                 if not p.is_numeric:

@@ -106,7 +106,13 @@ class _FutureBackend(Backend[T]):
         raise NotImplementedError
 
     def _result(self, future: Any) -> Outcome:
-        raise NotImplementedError
+        # _guarded already turned the task's own errors into Failed: what is left is
+        # the worker itself dying, or being lost by the cluster.
+        try:
+            outcome: Outcome = future.result()
+            return outcome
+        except Exception as exc:
+            return Failed(f"{type(exc).__name__}: {exc}")
 
     def _cancel(self, futures: set[Any]) -> None:
         for future in futures:
@@ -153,13 +159,6 @@ class ProcessBackend(_FutureBackend[T]):
     def _wait_any(self, futures: set[Any]) -> set[Any]:
         done, _ = wait(futures, return_when=FIRST_COMPLETED)
         return set(done)
-
-    def _result(self, future: Any) -> Outcome:
-        try:
-            outcome: Outcome = future.result()
-            return outcome
-        except Exception as exc:  # the worker process itself died
-            return Failed(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Stop the worker processes."""
@@ -215,13 +214,6 @@ class DaskBackend(_FutureBackend[T]):
 
         done, _ = dask_wait(list(futures), return_when="FIRST_COMPLETED")
         return set(done)
-
-    def _result(self, future: Any) -> Outcome:
-        try:
-            outcome: Outcome = future.result()
-            return outcome
-        except Exception as exc:  # a worker died or was lost
-            return Failed(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Disconnect, and stop the LocalCluster if this backend started it."""

@@ -60,7 +60,7 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         Level of the intervals.
     """
     rows = []
-    for kpi in [c for c in runs.columns if c in KPI_NAMES or c not in _META]:
+    for kpi in [c for c in runs.columns if c not in _META]:
         values = runs[kpi].to_numpy(dtype=float)
         mean, low, high = t_interval(values, confidence)
         finite = values[np.isfinite(values)]
