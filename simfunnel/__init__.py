@@ -18,6 +18,12 @@ from simfunnel.experiments.spec import SweepSpec, load_spec
 from simfunnel.experiments.store import load_results
 from simfunnel.experiments.sweep import SweepSummary, run_sweep
 from simfunnel.metrics import KPI_DOCS, KPI_NAMES
+from simfunnel.optimization import (
+    OptimizationResult,
+    OptimizeSpec,
+    load_optimize_spec,
+    optimize,
+)
 from simfunnel.parameters import Scenario, bundled_scenarios, load_scenario
 from simfunnel.queueing import erlang_a, erlang_c, textbook_scenario
 from simfunnel.simulation import SimulationResult, simulate
@@ -27,6 +33,8 @@ __all__ = [
     "KPI_DOCS",
     "KPI_NAMES",
     "Comparison",
+    "OptimizationResult",
+    "OptimizeSpec",
     "Scenario",
     "ScenarioError",
     "SimfunnelError",
@@ -41,10 +49,12 @@ __all__ = [
     "compare",
     "erlang_a",
     "erlang_c",
+    "load_optimize_spec",
     "load_results",
     "load_scenario",
     "load_spec",
     "make_backend",
+    "optimize",
     "pareto_front",
     "point_means",
     "replicate",

@@ -187,6 +187,8 @@ def _add_experiment_commands(sub: Any) -> None:
     an.add_argument("--top", type=int, default=5)
     an.set_defaults(func=_cmd_analyze)
 
+    _add_optimize_command(sub)
+
     rp = sub.add_parser("report", help="run a notebook through papermill into an HTML report")
     rp.add_argument("notebook", nargs="?", help="notebook name (see --list) or .ipynb path")
     rp.add_argument(
@@ -207,6 +209,66 @@ def _add_experiment_commands(sub: Any) -> None:
     rp.add_argument("--out", help="folder for the executed notebook, HTML and JSON")
     rp.add_argument("--list", action="store_true", help="list the notebooks and parameters")
     rp.set_defaults(func=_cmd_report)
+
+
+def _add_optimize_command(sub: Any) -> None:
+    opt = sub.add_parser(
+        "optimize", help="search the budget split and settings that best meet an objective"
+    )
+    opt.add_argument("spec", help="optimisation spec, YAML or JSON")
+    opt.add_argument("--out", required=True, help="study folder (new, or with --resume)")
+    opt.add_argument("--resume", action="store_true", help="continue the study stored in --out")
+    opt.add_argument("--trials", type=int, default=None, help="trial budget (overrides the spec)")
+    opt.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="e.g. 'burnout_index <= 0.35', added to the spec's (repeatable)",
+    )
+    opt.add_argument("--json", action="store_true", help="print the answer as JSON")
+    _add_backend_options(opt)
+    opt.set_defaults(func=_cmd_optimize)
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from simfunnel.optimization import optimize
+    from simfunnel.optimization.spec import constraints_with, read_spec_dict
+
+    raw = read_spec_dict(args.spec)
+    if args.trials is not None:
+        raw["trials"] = args.trials
+    if args.constraint:
+        raw["constraints"] = constraints_with(raw.get("constraints"), args.constraint)
+    try:
+        result = optimize(
+            raw,
+            args.out,
+            backend=args.backend,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"simfunnel: interrupted; every completed trial is stored in {args.out}; "
+            "continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(result.sentence())
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    sims = result.simulations
+    print(
+        f"{len(result.trials)} trials ({result.search.failed} failed in this run), "
+        f"{sims['total']:,} simulations; study in {result.path}"
+    )
+    return 0
 
 
 def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,278 @@
+"""The answer in words: the decision first, numbers formatted for people, and warnings.
+
+Pure functions of a :class:`~simfunnel.optimization.select.Choice` and its spec.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from simfunnel.metrics import KPI_DOCS
+from simfunnel.optimization.select import CURRENT, Choice
+from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
+
+_LABELS = {
+    "cac": "CAC",
+    "cpl": "CPL",
+    "ltv": "LTV",
+    "ltv_to_cac": "LTV/CAC",
+    "cac_payback_months": "CAC payback",
+    "burnout_index": "Burnout",
+    "reps_quit": "Reps quitting",
+}
+
+
+def kpi_label(kpi: str) -> str:
+    """A KPI's name for a sentence: ``CAC``, ``Burnout``, ``Stale share``."""
+    text = _LABELS.get(kpi, kpi.replace("_", " "))
+    return text[0].upper() + text[1:]
+
+
+def _unit(kpi: str) -> str:
+    doc = KPI_DOCS.get(kpi, "")
+    return doc[doc.rfind("(") + 1 : doc.rfind(")")] if "(" in doc else ""
+
+
+def money(value: float) -> str:
+    """Dollars for people: three significant figures, thousands separated (``$24,100``)."""
+    if not math.isfinite(value):
+        return "-"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1000:
+        digits = math.floor(math.log10(value)) + 1
+        value = round(value, 3 - digits)
+        return f"{sign}${value:,.0f}"
+    return f"{sign}${value:,.0f}" if value >= 10 else f"{sign}${value:,.2f}"
+
+
+def number(value: float) -> str:
+    """A plain number for people: thousands separated, or two or three significant figures."""
+    if not math.isfinite(value):
+        return "-"
+    if abs(value) >= 1000:
+        return money(value).replace("$", "")
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def percent(share: float, signed: bool = False) -> str:
+    """``19%`` (or ``+19%``), from a share."""
+    if not math.isfinite(share):
+        return "-"
+    text = f"{100 * share:+.0f}%" if signed else f"{100 * share:.0f}%"
+    return text if abs(share) >= 0.005 or not signed else f"{100 * share:+.1f}%"
+
+
+def kpi_value(kpi: str, value: float) -> str:
+    """A KPI value in its unit: dollars, shares as percentages, hours, counts."""
+    unit = _unit(kpi)
+    if unit.startswith("USD"):
+        return money(value)
+    if unit.startswith("share"):
+        return f"{100 * value:.1f}%" if math.isfinite(value) else "-"
+    if unit.startswith("hours"):
+        return f"{number(value)} h"
+    if kpi == "burnout_index":
+        return f"{value:.2f}" if math.isfinite(value) else "-"
+    return number(value)
+
+
+def kpi_interval(kpi: str, low: float, high: float) -> str:
+    """``$22,900-25,400``, ``0.25-0.31``."""
+    a, b = kpi_value(kpi, low), kpi_value(kpi, high)
+    if a.startswith("$") and b.startswith("$"):
+        b = b[1:]
+    return f"{a}-{b}"
+
+
+def _join(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def describe_decision(spec: OptimizeSpec, decision: dict[str, Any]) -> str:
+    """``Put $13,500 a week in referral, ... and nothing in paid social, with 14 reps``."""
+    clauses = []
+    if spec.budget is not None:
+        amounts = sorted(
+            ((decision[budget_path(s)], s) for s in spec.budget.sources),
+            key=lambda pair: -float(pair[0]),
+        )
+        parts = []
+        for k, (amount, source) in enumerate(amounts):
+            name = source.replace("_", " ")
+            if float(amount) <= 0:
+                parts.append(f"nothing in {name}")
+            else:
+                parts.append(f"{money(float(amount))}{' a week' if k == 0 else ''} in {name}")
+        clauses.append("Put " + _join(parts))
+    others = []
+    for p in spec.parameters:
+        value = decision[p.path]
+        if p.path == "team.reps":
+            others.append(f"{value} reps")
+        else:
+            shown = (
+                number(value)
+                if isinstance(value, int | float) and not isinstance(value, bool)
+                else str(value)
+            )
+            others.append(f"{p.path} = {shown}")
+    if clauses and others:
+        return f"{clauses[0]}, with {_join(others)}"
+    if clauses:
+        return clauses[0]
+    return "Set " + _join(others)
+
+
+def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
+    """Where the chosen decision sits on a bound of the search space, say so."""
+    warnings = []
+    for p in spec.parameters:
+        if p.range is None:
+            continue
+        value = float(decision[p.path])
+        low, high = float(p.range[0]), float(p.range[1])
+        tolerance = 0.01 * (high - low)
+        if value >= high - tolerance:
+            warnings.append(f"{p.path} at the maximum of {number(high)}: widen the range")
+        elif value <= low + tolerance:
+            warnings.append(f"{p.path} at the minimum of {number(low)}: widen the range")
+    if spec.budget is not None:
+        lows, highs = spec.budget.dollar_bounds()
+        shares_lo, shares_hi = spec.budget.bounds()
+        for k, source in enumerate(spec.budget.sources):
+            amount = float(decision[budget_path(source)])
+            if shares_hi[k] < 1 and amount >= highs[k]:
+                warnings.append(
+                    f"{source} at its maximum share of {percent(shares_hi[k])}: "
+                    "raise budget.max_share"
+                )
+            elif shares_lo[k] > 0 and amount <= lows[k]:
+                warnings.append(
+                    f"{source} at its minimum share of {percent(shares_lo[k])}: "
+                    "lower budget.min_share"
+                )
+    return warnings
+
+
+def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
+    """What every tied mix shares: the source they all fund most heavily."""
+    if spec.budget is None or len(decisions) < 2:
+        return ""
+    total = float(spec.budget.total_per_week_usd)
+    floors = {
+        s: min(float(d[budget_path(s)]) for d in decisions) / total for s in spec.budget.sources
+    }
+    source, share = max(floors.items(), key=lambda kv: kv[1])
+    if share < 0.2:
+        return ""
+    floor = math.floor(share * 20) / 20  # a round 5% step below the smallest share
+    return f"all of them keep {source.replace('_', ' ')} at {percent(floor)} or more"
+
+
+def sentence(spec: OptimizeSpec, choice: Choice) -> str:
+    """The answer, led by the decision, every number with its interval."""
+    objectives = spec.objectives()
+    first = objectives[0]
+    thing = "split" if spec.budget is not None else "configuration"
+    table = choice.table
+    conf = f"{100 * spec.selection.confidence:.0f}%"
+    if choice.best is None:
+        rules = ", ".join(c.describe() for c in spec.constraint_list())
+        return (
+            f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
+            "relax a constraint, widen the search or run more trials."
+        )
+    row = table.loc[choice.best]
+    decision = {p: row[p] for p in spec.decision_paths()}
+    label = kpi_label(first.kpi)
+    parts = []
+    if choice.best == CURRENT:
+        parts.append(f"Keep your current {thing}: no {thing} tried does better.")
+    else:
+        parts.append(describe_decision(spec, decision) + ".")
+    estimate = (
+        f"{label} {kpi_value(first.kpi, row[first.kpi])} ({conf} CI "
+        f"{kpi_interval(first.kpi, row[first.kpi + '_low'], row[first.kpi + '_high'])})"
+    )
+    versus = choice.versus_current
+    if versus is not None and first.kpi in versus.index:
+        v = versus.loc[first.kpi]
+        rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
+        if bool(v["significant"]):
+            word = "below" if rel < 0 else "above"
+            a, b = sorted((abs(lo), abs(hi)))
+            estimate += (
+                f", {percent(abs(rel))} {word} your current {thing} "
+                f"({conf} CI {100 * a:.0f}-{100 * b:.0f}%)"
+            )
+        else:
+            estimate += (
+                f", not distinguishable from your current {thing} "
+                f"({percent(rel, signed=True)}, {conf} CI {percent(lo, signed=True)} "
+                f"to {percent(hi, signed=True)})"
+            )
+    parts.append(estimate + ".")
+    for o in objectives[1:]:
+        parts.append(
+            f"{kpi_label(o.kpi)} {kpi_value(o.kpi, row[o.kpi])} ({conf} CI "
+            f"{kpi_interval(o.kpi, row[o.kpi + '_low'], row[o.kpi + '_high'])})."
+        )
+    for c in spec.constraint_list():
+        word = "upper" if c.op == "<=" else "lower"
+        parts.append(
+            f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, within your limit of "
+            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
+            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
+        )
+    if len(objectives) > 1:
+        parts.append(
+            f"{len(choice.front)} mix(es) form the Pareto front of "
+            f"{', '.join(kpi_label(o.kpi) for o in objectives)}."
+        )
+    elif choice.tied:
+        n = len(choice.tied)
+        noun = "mix is" if n == 1 else "mixes are"
+        tied_decisions = [
+            {p: table.loc[label, p] for p in spec.decision_paths()}
+            for label in [choice.best, *choice.tied]
+        ]
+        common = _common_feature(spec, tied_decisions)
+        parts.append(f"{n} other {noun} statistically tied" + (f"; {common}." if common else "."))
+    else:
+        parts.append(f"No other {thing} re-run is statistically tied with it.")
+    return " ".join(parts)
+
+
+def current_summary(spec: OptimizeSpec) -> str:
+    """``the current split: $8,000 in referral ...`` (for reports)."""
+    base = base_scenario(spec)
+    if spec.budget is None:
+        return ""
+    amounts = [
+        f"{money(float(base.sources[base.source_names.index(s)].budget_per_week_usd or 0))} "
+        f"in {s.replace('_', ' ')}"
+        for s in spec.budget.sources
+    ]
+    return "the current split: " + _join(amounts)
+
+
+def clean(value: Any) -> Any:
+    """JSON-ready: NaN and infinities as null, numpy scalars as Python."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame as JSON-ready records."""
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -1,0 +1,221 @@
+"""``optimize``: search, then choose, and the result that answers the planner."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simfunnel.experiments.backends import Backend
+from simfunnel.experiments.replications import backend_context
+from simfunnel.optimization import answer
+from simfunnel.optimization.search import SearchSummary, run_search, trials_frame
+from simfunnel.optimization.select import CURRENT, Choice, choose, run_selection
+from simfunnel.optimization.spec import OptimizeSpec, budget_path, load_optimize_spec
+
+_VERSUS_FIELDS = (
+    "diff",
+    "diff_low",
+    "diff_high",
+    "rel_change",
+    "rel_low",
+    "rel_high",
+    "significant",
+)
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """What :func:`optimize` found.
+
+    Attributes
+    ----------
+    spec
+        The checked spec.
+    path
+        The study folder (Optuna's ``study.db`` and the Parquet results).
+    search
+        What the search invocation did.
+    trials
+        One row per trial: decision, KPI means of its replications, feasibility.
+    choice
+        The noise-aware selection: candidates, estimates, best, tied set, front.
+    """
+
+    spec: OptimizeSpec
+    path: Path
+    search: SearchSummary
+    trials: pd.DataFrame
+    choice: Choice
+
+    @property
+    def best(self) -> pd.Series | None:
+        """The recommended candidate's row of estimates, or None."""
+        if self.choice.best is None:
+            return None
+        return self.choice.table.loc[self.choice.best]
+
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """The recommended values by dotted path (dollars a week by source...)."""
+        row = self.best
+        if row is None:
+            return None
+        return {p: answer.clean(row[p]) for p in self.spec.decision_paths()}
+
+    @property
+    def warnings(self) -> list[str]:
+        """Where the recommendation sits on a bound of the search space."""
+        decision = self.decision
+        if decision is None or self.choice.best == CURRENT:
+            return []
+        return answer.bound_warnings(self.spec, decision)
+
+    @property
+    def simulations(self) -> dict[str, int]:
+        """Simulation runs: the search's (all trials so far) and the selection's."""
+        search = len(self.trials) * self.spec.replications
+        selection = len(self.choice.candidates) * self.spec.selection.replications
+        return {"search": search, "selection": selection, "total": search + selection}
+
+    def sentence(self) -> str:
+        """The answer in words, led by the decision."""
+        return answer.sentence(self.spec, self.choice)
+
+    def allocation(self) -> pd.DataFrame:
+        """Weekly dollars by source: the recommendation, the current split and the tied mixes."""
+        if self.spec.budget is None:
+            return pd.DataFrame()
+        labels = [CURRENT] + ([self.choice.best] if self.choice.best else []) + self.choice.tied
+        labels = list(dict.fromkeys(labels))
+        table = self.choice.table
+        rows = {
+            label: {s: float(table.loc[label, budget_path(s)]) for s in self.spec.budget.sources}
+            for label in labels
+        }
+        return pd.DataFrame(rows).T.rename_axis("candidate")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer for machines (what ``simfunnel optimize --json`` prints)."""
+        spec = self.spec
+        table = self.choice.table
+        best = self.choice.best
+        estimates: dict[str, Any] = {}
+        constraints: list[dict[str, Any]] = []
+        versus: dict[str, Any] = {}
+        if best is not None:
+            row = table.loc[best]
+            for kpi in spec.kpis():
+                estimates[kpi] = {
+                    "mean": answer.clean(row[kpi]),
+                    "ci_low": answer.clean(row[f"{kpi}_low"]),
+                    "ci_high": answer.clean(row[f"{kpi}_high"]),
+                }
+            for c in spec.constraint_list():
+                constraints.append(
+                    {
+                        "kpi": c.kpi,
+                        "op": c.op,
+                        "limit": c.value,
+                        "mean": answer.clean(row[c.kpi]),
+                        "bound": answer.clean(row[f"{c.kpi}_bound"]),
+                        "met": bool(c.violation(row[f"{c.kpi}_bound"]) <= 0),
+                    }
+                )
+            if self.choice.versus_current is not None:
+                for kpi, v in self.choice.versus_current.iterrows():
+                    versus[str(kpi)] = {k: answer.clean(v[k]) for k in _VERSUS_FIELDS}
+        states = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
+        return {
+            "sentence": self.sentence(),
+            "recommendation": None
+            if best is None
+            else {
+                "label": best,
+                "trial": None if best == CURRENT else int(table.loc[best, "trial"]),
+                "decision": self.decision,
+                "estimates": estimates,
+                "constraints": constraints,
+                "versus_current": versus,
+            },
+            "tied": [
+                {
+                    "label": label,
+                    "decision": {
+                        p: answer.clean(table.loc[label, p]) for p in spec.decision_paths()
+                    },
+                }
+                for label in self.choice.tied
+            ],
+            "pareto_front": list(self.choice.front),
+            "warnings": self.warnings,
+            "objectives": [o.model_dump() for o in spec.objectives()],
+            "constraints": [c.describe() for c in spec.constraint_list()],
+            "confidence": spec.selection.confidence,
+            "trials": {
+                "total": len(self.trials),
+                "complete": int(states.get("complete", 0)),
+                "failed": int(states.get("fail", 0)),
+                "feasible": int(self.trials["feasible"].sum()) if len(self.trials) else 0,
+            },
+            "simulations": self.simulations,
+            "candidates": answer.table_records(table.reset_index()),
+            "path": str(self.path),
+        }
+
+
+def optimize(
+    spec: OptimizeSpec | dict[str, Any] | str | Path,
+    out: str | Path | None = None,
+    *,
+    backend: str | Backend[Any] = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> OptimizationResult:
+    """Search for the best budget split and settings, then choose among the best, noise-aware.
+
+    Parameters
+    ----------
+    spec
+        An :class:`OptimizeSpec`, a dict, or a YAML/JSON file (see
+        :mod:`simfunnel.optimization.spec`); checked whole before anything runs.
+    out
+        The study folder (new or empty, unless ``resume``); default: a new temporary one.
+    backend, workers, scheduler
+        ``serial``, ``processes`` (all local cores) or ``dask``, as for sweeps, or a
+        backend instance.
+    resume
+        Continue the study in ``out``: its completed trials are kept, open ones finished.
+    progress
+        Show a progress bar with the best feasible value so far.
+
+    Returns
+    -------
+    OptimizationResult
+        ``.sentence()``, ``.decision``, ``.choice``, ``.trials``, ``.to_dict()``.
+
+    Raises
+    ------
+    SpecError
+        A bad spec, before anything runs.
+    StoreError
+        ``out`` holds something else, or a study of another spec.
+    """
+    checked = load_optimize_spec(spec)
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="simfunnel-opt-"))
+    with backend_context(backend, workers, scheduler) as pool:
+        summary = run_search(checked, folder, backend=pool, resume=resume, progress=progress)
+        candidates, runs = run_selection(checked, folder, backend=pool)
+    choice = choose(candidates, runs, checked)
+    return OptimizationResult(
+        spec=checked,
+        path=folder,
+        search=summary,
+        trials=trials_frame(folder, checked),
+        choice=choice,
+    )
