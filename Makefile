@@ -42,6 +42,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_experiments.py
+	$(BIN)/python benchmarks/bench_cli.py
 
 # JupyterLab on the notebooks, with the project's environment as its Python kernel.
 lab: $(STAMP)

@@ -8,23 +8,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import BACKENDS, SCHEDULER_ENV
-from simfunnel.metrics import KPI_DOCS
-from simfunnel.parameters import (
-    bundled_scenarios,
-    load_scenario,
-    parse_assignment,
-    read_scenario_dict,
-    scenario_from_dict,
-)
-from simfunnel.simulation import simulate
+from simfunnel.version import __version__
+
+# Everything heavier (pandas, scipy, SALib, Dask, papermill, even the scenario schema)
+# is imported inside the command that needs it, so that ``simfunnel --help`` and
+# ``simfunnel list`` answer at once (benchmarks/bench_cli.py measures it).
 
 EXIT_USAGE = 2
+#: Exit status after the reader of our output went away (128 + SIGPIPE, as a shell reports).
+EXIT_BROKEN_PIPE = 141
+
+EXAMPLES = """\
+examples:
+  simfunnel list
+  simfunnel run quality_heavy --seed 1
+  simfunnel compare volume_heavy quality_heavy balanced -n 20
+  simfunnel sweep my_sweep.yaml --out results
+  simfunnel analyze results --best cac --constraint "burnout_index <= 0.5"
+  simfunnel report volume_vs_quality --out reports/vq
+
+'simfunnel COMMAND --help' describes a command's options.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _overrides(assignments: Sequence[str] | None) -> dict[str, Any]:
+    from simfunnel.parameters import parse_assignment
+
     return dict(parse_assignment(a) for a in assignments or [])
 
 
@@ -48,6 +61,10 @@ def format_value(value: float) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from simfunnel.metrics import KPI_DOCS
+    from simfunnel.parameters import load_scenario
+    from simfunnel.simulation import simulate
+
     scenario = load_scenario(args.scenario, _overrides(args.set))
     result = simulate(scenario, seed=args.seed)
     if args.json:
@@ -69,6 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from simfunnel.parameters import read_scenario_dict, scenario_from_dict
+
     raw = read_scenario_dict(args.file)
     scenario = scenario_from_dict(raw)
     print(
@@ -79,6 +98,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from simfunnel.parameters import bundled_scenarios
+
     scenarios = bundled_scenarios()
     width = max(len(n) for n in scenarios)
     for name, description in scenarios.items():
@@ -89,9 +110,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``simfunnel``."""
     parser = _Parser(
-        prog="simfunnel", description="Sales funnel simulation: more leads, or better ones?"
+        prog="simfunnel",
+        description="Sales funnel simulation: more leads, or better ones?",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"simfunnel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one scenario and print its KPIs")
     run.add_argument("scenario", help="bundled scenario name or YAML/JSON file")
@@ -272,6 +297,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:
+    from simfunnel.metrics import KPI_DOCS
+
     if not text:
         return list(default)
     kpis = [k.strip() for k in text.split(",") if k.strip()]
@@ -283,6 +310,7 @@ def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:
 
 def _cmd_replicate(args: argparse.Namespace) -> int:
     from simfunnel.experiments.replications import replicate, summarize
+    from simfunnel.metrics import KPI_DOCS
 
     runs = replicate(
         args.scenario,
@@ -478,8 +506,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simfunnel`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # a bare `simfunnel`: say how to use it
+        sys.stderr.write(parser.format_help())
+        return EXIT_USAGE
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a broken pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # The reader (`| head`, a closed pager) went away: stop quietly. Point stdout
+        # at /dev/null so that the interpreter's final flush cannot complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except SimfunnelError as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
         for line in problems:

@@ -1,9 +1,12 @@
 """The real command line, in a subprocess."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
+from conftest import ROOT
 
 
 def test_run_prints_a_kpi_table(cli):
@@ -117,3 +120,61 @@ def test_unparseable_file(cli, tmp_path):
     out = cli("validate", str(bad))
     assert out.returncode == 2 and "cannot parse" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+HEAVY = {"scipy", "pandas", "SALib", "dask", "distributed", "papermill", "matplotlib"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["--version"]])
+def test_quick_commands_do_not_load_heavy_libraries(args):
+    # what makes `--help` and `list` instant (benchmarks/bench_cli.py times them)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "simfunnel", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines()}
+    assert "simfunnel" in loaded
+    assert not loaded & HEAVY, loaded & HEAVY
+
+
+def test_import_simfunnel_is_lazy_but_complete():
+    code = (
+        "import sys, simfunnel; assert 'pandas' not in sys.modules; "
+        "missing = [n for n in simfunnel.__all__ if not hasattr(simfunnel, n)]; "
+        "assert not missing, missing; assert 'pandas' in sys.modules; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_bare_simfunnel_prints_usage_with_examples(cli):
+    out = cli()
+    assert out.returncode == 2
+    assert out.stderr.startswith("usage: simfunnel")
+    assert "examples:" in out.stderr and "simfunnel compare" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_version(cli):
+    from simfunnel.version import __version__
+
+    out = cli("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"simfunnel {__version__}"
+
+
+def test_broken_pipe_exits_quietly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simfunnel", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    proc.stdout.close()  # the reader goes away before a line is written, as `| head -0`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""
