@@ -37,7 +37,11 @@ def backend_context(
 
 
 def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of ``values`` (NaNs dropped)."""
+    """Mean and Student-t confidence interval of ``values`` (NaNs dropped).
+
+    The interval is scipy's (``ttest_1samp(...).confidence_interval``); values that are
+    all equal give a zero-width interval at their mean.
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if len(x) == 0:
@@ -45,8 +49,10 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     mean = float(x.mean())
     if len(x) < 2:
         return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+    if np.all(x == x[0]):  # no spread: scipy would warn of precision loss and agree
+        return mean, mean, mean
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
+    return mean, float(ci.low), float(ci.high)
 
 
 def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from simfunnel.experiments.comparison import Comparison
+from simfunnel.experiments.comparison import Comparison, excludes_zero
 
 #: The KPIs the strategy comparison leads with, and how to speak of them.
 HEADLINE = (("cac", "CAC"), ("burnout_index", "burnout"), ("revenue", "revenue"))
@@ -33,11 +33,15 @@ def _pct(x: float) -> str:
 
 
 def describe_change(label: str, row: pd.Series) -> str:
-    """``lowers CAC by 34% (95% CI 29% to 39%)``, or that it does not change it."""
+    """``lowers CAC by 34% (95% CI 29% to 39%)``, or that it does not change it.
+
+    Whether the change is called significant follows from the interval printed
+    beside it, and from nothing else (:func:`~simfunnel.experiments.comparison.excludes_zero`).
+    """
     rel, low, high = float(row["rel_change"]), float(row["rel_low"]), float(row["rel_high"])
     if not all(math.isfinite(v) for v in (rel, low, high)):
         return f"leaves {label} undetermined (too few defined values)"
-    if not row["significant"]:
+    if not excludes_zero(low, high):
         return (
             f"does not change {label} significantly ({_pct(rel)}, 95% CI "
             f"{_pct(low)} to {_pct(high)})"
