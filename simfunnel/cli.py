@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import sys
 from collections.abc import Sequence
@@ -49,39 +50,65 @@ def _overrides(assignments: Sequence[str] | None) -> dict[str, Any]:
     return dict(parse_assignment(a) for a in assignments or [])
 
 
-def format_value(value: float) -> str:
-    """A KPI value for a table: thousands separated, NaN as a dash."""
-    if isinstance(value, float) and math.isnan(value):
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if float(value).is_integer():
-        return f"{value:.0f}"
-    return f"{value:.3f}"
+def _json_kpis(kpis: dict[str, float]) -> dict[str, float | int | None]:
+    """KPIs for JSON: undefined as null, counts as integers."""
+    from simfunnel.formatting import kpi_kind
+
+    out: dict[str, float | int | None] = {}
+    for key, value in kpis.items():
+        if math.isnan(value):
+            out[key] = None
+        elif kpi_kind(key) == "count":
+            out[key] = round(value)
+        else:
+            out[key] = value
+    return out
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from simfunnel.formatting import (
+        Column,
+        format_number,
+        kpi_kind,
+        kpi_label,
+        render_table,
+        wrap,
+    )
     from simfunnel.metrics import KPI_DOCS
     from simfunnel.parameters import load_scenario
     from simfunnel.simulation import simulate
 
-    scenario = load_scenario(args.scenario, _overrides(args.set))
+    overrides = _overrides(args.set)
+    scenario = load_scenario(args.scenario, overrides)
     result = simulate(scenario, seed=args.seed)
     if args.json:
         payload = {
             "scenario": scenario.name,
             "seed": result.seed,
-            "kpis": {k: (None if math.isnan(v) else v) for k, v in result.kpis.items()},
+            "overrides": overrides,
+            "horizon_days": scenario.run.horizon_days,
+            "warmup_days": scenario.run.warmup_days,
+            "kpis": _json_kpis(result.kpis),
         }
         print(json.dumps(payload, indent=2))
         return 0
     print(
-        f"{scenario.name} (seed {result.seed}, {scenario.run.horizon_days:g} days, "
-        f"KPIs after a {scenario.run.warmup_days:g}-day warm-up)"
+        wrap(
+            f"{scenario.name} (seed {result.seed}, {scenario.run.horizon_days:g} days, "
+            f"KPIs after a {scenario.run.warmup_days:g}-day warm-up)"
+        )
     )
-    width = max(len(k) for k in result.kpis)
-    for key, value in result.kpis.items():
-        print(f"  {key:<{width}}  {format_value(value):>14}   {KPI_DOCS[key]}")
+    rows = [
+        [kpi_label(k), format_number(v, kpi_kind(k)), k, KPI_DOCS.get(k, "")]
+        for k, v in result.kpis.items()
+    ]
+    columns = [
+        Column("KPI", "<"),
+        Column("value"),
+        Column("name", "<", 2),
+        Column("meaning", "<", 3),
+    ]
+    print(render_table(columns, rows))
     return 0
 
 
@@ -191,6 +218,9 @@ def _add_experiment_commands(sub: Any) -> None:
     out = cmp_.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the comparison as JSON")
     out.add_argument("--csv", metavar="FILE", help="write the comparison table as CSV")
+    cmp_.add_argument(
+        "--xlsx", metavar="FILE", help="also write the comparison as a spreadsheet (.xlsx)"
+    )
     _add_backend_options(cmp_)
     cmp_.set_defaults(func=_cmd_compare)
 
@@ -210,6 +240,9 @@ def _add_experiment_commands(sub: Any) -> None:
         "--constraint", action="append", default=[], help="e.g. 'burnout_index <= 0.3' (repeatable)"
     )
     an.add_argument("--top", type=int, default=5)
+    an.add_argument(
+        "--xlsx", metavar="FILE", help="also write sensitivity and best points as a spreadsheet"
+    )
     an.set_defaults(func=_cmd_analyze)
 
     _add_optimize_command(sub)
@@ -310,6 +343,15 @@ def _kpi_list(text: str | None, default: tuple[str, ...]) -> list[str]:
 
 def _cmd_replicate(args: argparse.Namespace) -> int:
     from simfunnel.experiments.replications import replicate, summarize
+    from simfunnel.formatting import (
+        Column,
+        format_number,
+        format_plus_minus,
+        kpi_kind,
+        kpi_label,
+        render_table,
+        wrap,
+    )
     from simfunnel.metrics import KPI_DOCS
 
     runs = replicate(
@@ -328,73 +370,157 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
     if args.csv:
         runs.to_csv(args.csv, index=False)
     table = summarize(runs.drop(columns=["scenario"]))
-    print(f"{runs['scenario'].iloc[0]}: {len(runs)} replications, 95% t intervals")
-    print(f"  {'kpi':<22} {'mean':>14} {'95% CI':>31} {'rel. half-width':>16}")
+    print(wrap(f"{runs['scenario'].iloc[0]}: {len(runs)} replications, means with 95% t intervals"))
+    rows = []
     for kpi in KPI_DOCS:
         row = table.loc[kpi]
-        ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
-        print(
-            f"  {kpi:<22} {format_value(row['mean']):>14} {ci:>31} {_pct(row.rel_half_width):>16}"
+        kind = kpi_kind(kpi)
+        rows.append(
+            [
+                kpi_label(kpi),
+                format_number(row["mean"], kind, statistic=True),
+                format_plus_minus(row.ci_low, row.ci_high, kind),
+                _pct(row.rel_half_width),
+                kpi,
+            ]
         )
+    columns = [
+        Column("KPI", "<"),
+        Column("mean"),
+        Column("95% CI"),
+        Column("relative"),
+        Column("name", "<", 1),
+    ]
+    print(render_table(columns, rows))
     return 0
 
 
 def _pct(x: float) -> str:
-    return "-" if isinstance(x, float) and math.isnan(x) else f"{100 * x:+.1f}%".lstrip("+")
+    return "-" if isinstance(x, float) and math.isnan(x) else f"{100 * x:.1f}%"
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from simfunnel.experiments.comparison import HEADLINE_KPIS, compare
+    from simfunnel.parameters import load_scenario
 
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
+    overrides = _overrides(args.set)
+    if args.xlsx:
+        _check_xlsx_path(args.xlsx)
     result = compare(
         args.scenarios,
         args.n,
         args.seed,
         baseline=args.baseline,
-        overrides=_overrides(args.set),
+        overrides=overrides,
         backend=args.backend,
         workers=args.workers,
         scheduler=args.scheduler,
         progress=not args.quiet,
     )
+    seed = args.seed if args.seed is not None else load_scenario(args.scenarios[0]).run.seed
     table = result.table(kpis)
+    about = {
+        "scenarios": result.scenarios,
+        "baseline": result.baseline,
+        "replications": args.n,
+        "seed": seed,
+        "overrides": overrides,
+        "confidence": result.confidence,
+    }
+    if args.xlsx:
+        from simfunnel.reporting.workbook import comparison_sheets, write_workbook
+
+        write_workbook(comparison_sheets(table, about), args.xlsx)
     if args.json:
-        records = table.reset_index().replace({math.nan: None}).to_dict(orient="records")
-        print(
-            json.dumps(
-                {
-                    "baseline": result.baseline,
-                    "replications": args.n,
-                    "confidence": result.confidence,
-                    "rows": records,
-                },
-                indent=2,
-            )
-        )
+        records = []
+        for (kpi, label), row in table.iterrows():
+            record: dict[str, Any] = {"kpi": kpi, "scenario": label}
+            for key, value in row.items():
+                if key in ("n", "n_pairs"):
+                    record[str(key)] = int(value)
+                elif key == "significant":
+                    record[str(key)] = bool(value)
+                else:
+                    record[str(key)] = None if math.isnan(float(value)) else float(value)
+            records.append(record)
+        print(json.dumps({**about, "rows": records}, indent=2))
         return 0
     if args.csv:
         table.to_csv(args.csv)
-    print(
-        f"{args.n} replications each with common random numbers; baseline "
-        f"{result.baseline}; 95% intervals; * = paired difference significant"
+    print(_comparison_text(table, result.baseline, about))
+    for path in (args.csv, args.xlsx):
+        if path:
+            print(f"table written to {path}")
+    return 0
+
+
+def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
+    from simfunnel.formatting import (
+        Column,
+        Section,
+        format_change,
+        format_change_interval,
+        format_number,
+        format_plus_minus,
+        kpi_kind,
+        kpi_label,
+        render_table,
+        wrap,
+    )
+
+    rows: list[Any] = []
+    for kpi in dict.fromkeys(table.index.get_level_values("kpi")):
+        kind = kpi_kind(kpi)
+        rows.append(Section(kpi_label(kpi)))
+        for label, row in table.loc[kpi].iterrows():
+            mean = format_number(row["mean"], kind, statistic=True)
+            ci = format_plus_minus(row.ci_low, row.ci_high, kind)
+            if label == baseline:
+                rows.append([f"  {label}", mean, ci, "baseline", ""])
+            else:
+                mark = " *" if row.significant else "  "
+                change = format_change(row.rel_change) + mark
+                rows.append(
+                    [
+                        f"  {label}",
+                        mean,
+                        ci,
+                        change,
+                        format_change_interval(row.rel_low, row.rel_high),
+                    ]
+                )
+    columns = [
+        Column("strategy", "<"),
+        Column("mean"),
+        Column("95% CI", ">", 1),
+        Column("vs baseline"),
+        Column("95% CI of change", "<"),
+    ]
+    seed, n = about["seed"], about["replications"]
+    overrides = about["overrides"]
+    given = (
+        f"; overrides {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""
     )
     head = (
-        f"  {'kpi':<22} {'scenario':<16} {'mean':>12} {'95% CI':>27} "
-        f"{'vs baseline':>12} {'95% CI of difference':>27} {'change':>8}"
+        f"{n} replications of each strategy with common random numbers (seed {seed}{given}); "
+        f"baseline {baseline}.\nMeans with 95% t intervals; the change against the baseline "
+        "with a paired 95% interval; * where that interval excludes 0 (significant)."
     )
-    print(head)
-    for (kpi, label), row in table.iterrows():
-        ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
-        line = f"  {kpi:<22} {label:<16} {format_value(row['mean']):>12} {ci:>27}"
-        if label != result.baseline:
-            dci = f"[{format_value(row.diff_low)}, {format_value(row.diff_high)}]"
-            mark = " *" if row.significant else ""
-            line += f" {format_value(row['diff']):>12} {dci:>27} {_pct(row.rel_change):>8}{mark}"
-        print(line)
-    if args.csv:
-        print(f"table written to {args.csv}")
-    return 0
+    return wrap(head) + "\n\n" + render_table(columns, rows)
+
+
+def _check_xlsx_path(path: str) -> None:
+    """Refuse a spreadsheet path that cannot be written, before any run."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise SimfunnelError(f"--xlsx {path}: the file name must end in .xlsx")
+    if not target.parent.is_dir():
+        raise SimfunnelError(f"--xlsx {path}: no such folder {str(target.parent)!r}")
+    if target.is_dir():
+        raise SimfunnelError(f"--xlsx {path}: is a folder")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -477,29 +603,122 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from simfunnel.experiments.analysis import best_points, point_means, sensitivity
+    from simfunnel.experiments.analysis import (
+        best_points,
+        describe_constraints,
+        point_means,
+        sensitivity,
+    )
     from simfunnel.experiments.spec import SweepSpec
     from simfunnel.experiments.store import ResultsStore
+    from simfunnel.formatting import wrap
 
+    if args.xlsx:
+        _check_xlsx_path(args.xlsx)
     store = ResultsStore.open(args.store)
     spec = SweepSpec.model_validate(store.metadata()["spec"])
     means = point_means(store.load(), spec)
-    with pd.option_context(
-        "display.width", 160, "display.max_columns", 20, "display.float_format", "{:,.4g}".format
-    ):
-        print(f"sensitivity ({spec.design.kind} design, {len(means)} points):")
-        print(sensitivity(args.store).to_string(index=False))
-        print()
-        rule = " and ".join(args.constraint) or "no constraint"
-        word = "most" if args.maximize else "least"
-        print(f"{word} {args.best} with {rule}:")
-        best = best_points(
-            means, args.best, minimize=not args.maximize, constraints=args.constraint, top=args.top
-        )
-        print(best.to_string() if len(best) else "  no point meets the constraints")
+    sens = sensitivity(args.store)
+    best = best_points(
+        means, args.best, minimize=not args.maximize, constraints=args.constraint, top=args.top
+    )
+    params = [p.path for p in spec.parameters]
+    print(_sensitivity_text(sens, spec.design.kind, len(means)))
+    print()
+    word = "Most" if args.maximize else "Least"
+    rule = describe_constraints(args.constraint)
+    print(
+        wrap(f"{word} {args.best} with {rule} (means of {spec.replications} replications a point):")
+    )
+    if len(best):
+        print(_best_text(best, params, args.best, args.constraint, list(spec.kpis)))
+    else:
+        print("  no point meets the constraints")
+    if args.xlsx:
+        from simfunnel.reporting.workbook import sweep_sheets, write_workbook
+
+        write_workbook(sweep_sheets(sens, best, params), args.xlsx)
+        print(f"tables written to {args.xlsx}")
     return 0
+
+
+def _sensitivity_text(sens: Any, kind: str, points: int) -> str:
+    from simfunnel.formatting import (
+        Column,
+        format_number,
+        kpi_kind,
+        kpi_label,
+        parameter_label,
+        render_table,
+        wrap,
+    )
+
+    rows = []
+    if "ST" in sens.columns:
+        what = "Sobol indices: share of the KPI's variance due to each parameter"
+        heads = [Column("first order"), Column("± 95%", ">", 1), Column("total"), Column("± 95%")]
+        for _, r in sens.iterrows():
+            rows.append([f"{r.S1:.2f}", f"± {r.S1_conf:.2f}", f"{r.ST:.2f}", f"± {r.ST_conf:.2f}"])
+    elif "mu_star" in sens.columns:
+        what = "Morris screening: mean absolute effect (mu*) and its spread (sigma), KPI units"
+        heads = [Column("mu*"), Column("± 95%", ">", 1), Column("sigma")]
+        for _, r in sens.iterrows():
+            k = kpi_kind(r.kpi)
+            rows.append(
+                [
+                    format_number(r.mu_star, k, statistic=True),
+                    "± " + format_number(r.mu_star_conf, k, statistic=True),
+                    format_number(r.sigma, k, statistic=True),
+                ]
+            )
+    else:
+        what = "Spearman rank correlation of each KPI's point means with each parameter"
+        heads = [Column("correlation"), Column("p-value", ">", 1)]
+        for _, r in sens.iterrows():
+            p = "-" if math.isnan(r.p_value) else f"{r.p_value:.3f}"
+            rho = "-" if math.isnan(r.spearman) else f"{r.spearman:+.2f}"
+            rows.append([rho, "< 0.001" if p == "0.000" else p])
+    full = [
+        [kpi_label(r.kpi), parameter_label(r.parameter), *cells]
+        for (_, r), cells in zip(sens.iterrows(), rows, strict=True)
+    ]
+    columns = [Column("KPI", "<"), Column("parameter", "<"), *heads]
+    head = wrap(f"Sensitivity ({kind} design, {points} points). {what}:")
+    return head + "\n" + render_table(columns, full)
+
+
+def _best_text(
+    best: Any, params: list[str], objective: str, constraints: list[str], kpis: list[str]
+) -> str:
+    from simfunnel.experiments.analysis import constraint_list
+    from simfunnel.formatting import (
+        Column,
+        format_number,
+        kpi_kind,
+        kpi_label,
+        parameter_kind,
+        parameter_label,
+        render_table,
+    )
+
+    bound = [k for k, _, _ in constraint_list(constraints)]
+    shown = list(dict.fromkeys([objective, *bound, *[k for k in kpis if k in best.columns]]))
+    columns = [Column("point", ">")]
+    columns += [Column(parameter_label(p)) for p in params]
+    columns += [
+        Column(kpi_label(k), ">", 0 if k == objective or k in bound else 2 + i)
+        for i, k in enumerate(shown)
+    ]
+    rows = []
+    for point, r in best.iterrows():
+        cells = [str(point)]
+        for p in params:
+            value = r[p]
+            is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            cells.append(format_number(value, parameter_kind(p)) if is_number else str(value))
+        cells += [format_number(r[k], kpi_kind(k), statistic=True) for k in shown]
+        rows.append(cells)
+    return render_table(columns, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

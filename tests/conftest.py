@@ -15,10 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, timeout: float = 300
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the real `simfunnel` command line in a subprocess."""
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    """Run the real `simfunnel` command line in a subprocess (``env``: extra variables)."""
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "simfunnel", *args],
         capture_output=True,

@@ -1,6 +1,7 @@
 """The real command line, in a subprocess."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,20 @@ def test_run_prints_a_kpi_table(cli):
     out = cli("run", "quality_heavy", "--seed", "3")
     assert out.returncode == 0, out.stderr
     assert "quality_heavy (seed 3" in out.stdout
-    for kpi in ("cac", "burnout_index", "median_response_hours", "revenue"):
-        assert f"  {kpi} " in out.stdout
+    lines = [line for line in out.stdout.splitlines()[2:] if line.startswith("  ")]
+    rows = {line.split("  ")[1].strip(): line for line in lines}
+    assert rows["CAC (cost per customer)"].split()[-2].startswith("$")
+    assert rows["CAC (cost per customer)"].split()[-1] == "cac"
+    assert rows["Leads gone stale"].split()[-2].endswith("%")
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", rows["Leads"].split()[-2])
+
+
+def test_run_table_fits_the_terminal(cli):
+    for columns in (60, 80, 200):
+        out = cli("run", "quality_heavy", "--seed", "3", env={"COLUMNS": str(columns)})
+        assert out.returncode == 0, out.stderr
+        assert max(len(line) for line in out.stdout.splitlines()) <= columns
+    assert "leads that arrived in the window" in out.stdout  # room for the meaning at 200
 
 
 def test_run_json_with_overrides_matches_the_api(cli):
@@ -39,6 +52,12 @@ def test_run_json_with_overrides_matches_the_api(cli):
         overrides={"team.reps": 14, "sources.paid_social.budget_per_week_usd": 9000},
     ).kpis
     assert payload["seed"] == 11
+    assert payload["overrides"] == {
+        "team.reps": 14,
+        "sources.paid_social.budget_per_week_usd": 9000,
+    }
+    assert type(payload["kpis"]["leads"]) is int and type(payload["kpis"]["reps_quit"]) is int
+    assert type(payload["kpis"]["cac"]) is float
     assert payload["kpis"]["cac"] == pytest.approx(api["cac"])
     assert payload["kpis"]["leads"] == api["leads"]
 

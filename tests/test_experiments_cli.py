@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
@@ -134,9 +136,22 @@ def test_sweep_cli_progress_summary_and_analyze(cli, tmp_path):
         "analyze", str(tmp_path / "s"), "--best", "cac", "--constraint", "burnout_index <= 0.9"
     )
     assert analyzed.returncode == 0, analyzed.stderr
-    assert "spearman" in analyzed.stdout and "least cac with burnout_index <= 0.9" in (
+    assert "Spearman" in analyzed.stdout and "Least cac with burnout_index <= 0.9" in (
         analyzed.stdout
     )
+    # human labels, no identifiers or scientific notation, and an .xlsx beside
+    assert "CAC (cost per customer)" in analyzed.stdout and "team: reps" in analyzed.stdout
+    assert not re.search(r"\d[eE][+-]\d", analyzed.stdout)
+    narrow = cli(
+        "analyze", str(tmp_path / "s"), "--xlsx", str(tmp_path / "a.xlsx"), env={"COLUMNS": "60"}
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    table = [x for x in narrow.stdout.splitlines() if not x.startswith("tables written")]
+    assert max(len(line) for line in table) <= 60
+    book = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert book.sheetnames == ["Sensitivity", "Best points"]
+    headers = [c.value for c in book["Best points"][1]]
+    assert "team: reps" in headers and "CAC (cost per customer)" in headers
 
 
 @pytest.mark.parametrize(
@@ -194,13 +209,27 @@ def test_compare_cli_table_json_and_csv(cli, tmp_path):
         "run.horizon_days=90",
         "--quiet",
     ]
-    table = cli(*args)
+    table = cli(*args, env={"COLUMNS": "80"})
     assert table.returncode == 0, table.stderr
     assert "baseline volume_heavy" in table.stdout
-    assert any(line.split()[:2] == ["cac", "quality_heavy"] for line in table.stdout.splitlines())
-    as_json = cli(*args, "--json", "--baseline", "quality_heavy")
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80  # fits the terminal
+    cac = lines.index("CAC (cost per customer)")  # human labels, one block per KPI
+    assert lines[cac + 1].split()[:2] == ["volume_heavy", "$" + lines[cac + 1].split()[1][1:]]
+    assert lines[cac + 1].split()[-1] == "baseline"
+    assert lines[cac + 2].split()[0] == "quality_heavy"
+    assert not re.search(r"\d[eE][+-]\d", table.stdout)
+    for line in lines:  # a star exactly where the printed interval of the change excludes 0
+        found = re.search(r"([+-][\d,.]+)% (\*|\s) +([+-][\d,.]+)% to ([+-][\d,.]+)%$", line)
+        if found:
+            low, high = (float(found.group(i).replace(",", "")) for i in (3, 4))
+            assert (found.group(2) == "*") == (low > 0 or high < 0), line
+    as_json = cli(*args, "--json", "--baseline", "quality_heavy", "--seed", "5")
     payload = json.loads(as_json.stdout)
     assert payload["baseline"] == "quality_heavy"
+    assert payload["seed"] == 5 and payload["overrides"] == {"run.horizon_days": 90}
+    assert payload["scenarios"] == ["quality_heavy", "volume_heavy"]
+    assert all(type(r["n"]) is int and type(r["n_pairs"]) is int for r in payload["rows"])
     rows = {(r["kpi"], r["scenario"]): r for r in payload["rows"]}
     vol = rows[("customers", "volume_heavy")]
     assert vol["diff"] == pytest.approx(vol["mean"] - rows[("customers", "quality_heavy")]["mean"])
@@ -208,10 +237,23 @@ def test_compare_cli_table_json_and_csv(cli, tmp_path):
     assert vol["n"] == vol["n_pairs"] == 3
     cac = rows[("cac", "volume_heavy")]
     assert cac["n_pairs"] <= cac["n"] <= 3
-    csv_path = tmp_path / "cmp.csv"
-    assert cli(*args, "--csv", str(csv_path)).returncode == 0
+    csv_path, xlsx_path = tmp_path / "cmp.csv", tmp_path / "cmp.xlsx"
+    assert cli(*args, "--csv", str(csv_path), "--xlsx", str(xlsx_path)).returncode == 0
     frame = pd.read_csv(csv_path)
     assert {"kpi", "scenario", "mean", "diff_low", "diff_high", "significant"} <= set(frame)
+    sheet = openpyxl.load_workbook(xlsx_path)["Comparison"]
+    rows = [[c for c in row] for row in sheet.iter_rows(min_row=3)]
+    assert [c.value for c in rows[0]][:4] == ["KPI", "strategy", "mean", "95% CI low"]
+    first = {(r[0].value, r[1].value): r for r in rows[1:]}
+    base = first[("CAC (cost per customer)", "volume_heavy")]
+    assert base[5].value == "baseline"  # not zeros
+    other = first[("CAC (cost per customer)", "quality_heavy")]
+    assert other[2].number_format == '"$"#,##0' and other[8].number_format.startswith("+0.0%")
+    assert other[2].value == pytest.approx(
+        frame.set_index(["kpi", "scenario"]).loc[("cac", "quality_heavy"), "mean"]
+    )
+    bad = cli(*args, "--xlsx", str(tmp_path / "no" / "x.xlsx"))
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
 
 
 def test_replicate_cli_with_sequential_stopping(cli):
