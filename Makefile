@@ -34,7 +34,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The browser check (tests/test_browser.py) drives Debian's Chromium through Playwright
+# (installed in .venv by pip); Playwright's own browser download is never used.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "chromium is missing; installing it with apt-get"
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
+pytest: $(STAMP) | $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
@@ -44,9 +51,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_experiments.py
 	$(BIN)/python benchmarks/bench_cli.py
 
-# JupyterLab on the notebooks, with the project's environment as its Python kernel.
+# JupyterLab on the notebooks, with the project's environment as its Python kernel
+# (as root, e.g. in a container, jupyter refuses to start without --allow-root).
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_FLAGS)
 
 # Re-execute the committed notebooks (their outputs are what nbval checks).
 notebooks: $(STAMP)

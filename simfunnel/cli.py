@@ -266,6 +266,7 @@ def _add_experiment_commands(sub: Any) -> None:
     )
     rp.add_argument("--out", help="folder for the executed notebook, HTML and JSON")
     rp.add_argument("--list", action="store_true", help="list the notebooks and parameters")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=_cmd_report)
 
 
@@ -589,15 +590,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise SimfunnelError(f"-f {args.parameters_file}: cannot parse: {first}") from None
         sets = [{**s, **given} for s in report.parameter_sets(data)]
     if len(sets) == 1:
-        done = report.run_report(args.notebook, sets[0], args.out)
+        done = report.run_report(args.notebook, sets[0], args.out, progress=not args.quiet)
         conclusion = done.headline.get("conclusion")
         if conclusion:
             print(conclusion)
         print(f"executed notebook: {done.notebook}")
         print(f"headline numbers:  {done.headline_json}")
+        if done.xlsx:
+            print(f"spreadsheet:       {done.xlsx}")
         print(f"HTML report:       {done.html}")
         return 0
-    index = report.run_batch(args.notebook, sets, args.out)
+    index = report.run_batch(args.notebook, sets, args.out, progress=not args.quiet)
     print(f"{len(sets)} reports; index: {index}")
     return 0
 

@@ -49,3 +49,20 @@ def test_error_example_is_what_the_cli_prints(cli):
     out = cli(*args)
     assert out.returncode == 2
     assert out.stderr.splitlines() == body[1:]
+
+
+def test_files_are_shown_before_they_are_used():
+    # a reader meets my_scenario.yaml before the command that validates it
+    for match in re.finditer(r"^\$ simfunnel \w+ (\S+\.ya?ml)", README, flags=re.M):
+        shown = README.find(f"# {match.group(1)}\n")
+        assert 0 <= shown < match.start(), match.group(0)
+
+
+def test_make_lab_allows_root():
+    import os
+    import subprocess
+
+    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
+    command = dry.stdout.strip().splitlines()[-1]
+    assert "jupyter lab" in command
+    assert ("--allow-root" in command) == (os.geteuid() == 0)

@@ -5,6 +5,7 @@ import json
 import re
 
 import nbformat
+import openpyxl
 import pytest
 import yaml
 from conftest import run_cli
@@ -65,6 +66,26 @@ def test_volume_vs_quality_headline_makes_sense(vvq):
     )
 
 
+def test_report_writes_a_spreadsheet_and_shows_progress(vvq):
+    out, result = vvq
+    assert f"spreadsheet:       {out / 'volume_vs_quality.xlsx'}" in result.stdout
+    facts = json.loads((out / "volume_vs_quality.json").read_text())
+    book = openpyxl.load_workbook(out / "volume_vs_quality.xlsx")
+    assert book.sheetnames == ["Comparison", "Conclusion", "About"]
+    rows = list(book["Comparison"].iter_rows(min_row=4, values_only=True))
+    cac = {r[1]: r for r in rows if r[0] == "CAC (cost per customer)"}
+    assert cac["quality_heavy"][2] == pytest.approx(
+        facts["scenarios"]["quality_heavy"]["cac"]["mean"]
+    )
+    assert cac["volume_heavy"][5] == "baseline"
+    assert book["Conclusion"]["A2"].value == facts["conclusion"]
+    about = dict(book["About"].iter_rows(min_row=2, values_only=True))
+    assert about["parameter replications"] == 4 and about["report"] == "volume_vs_quality"
+    # papermill's bar: cells done out of the total
+    total = len(nbformat.read(out / "volume_vs_quality.ipynb", as_version=4).cells)
+    assert f"{total}/{total} [" in result.stderr
+
+
 def test_html_report_hides_code_and_embeds_every_figure(vvq):
     out, result = vvq
     page = (out / "volume_vs_quality.html").read_text()
@@ -114,6 +135,10 @@ def test_scenario_notebook(tmp_path):
     assert facts["kpis"]["leads"]["mean"] >= facts["kpis"]["customers"]["mean"] > 0
     page = (tmp_path / "scenario.html").read_text()
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) == 4
+    kpis = openpyxl.load_workbook(tmp_path / "scenario.xlsx")["KPIs"]
+    row = next(r for r in kpis.iter_rows(min_row=2) if r[0].value == "CAC (cost per customer)")
+    assert row[1].value == pytest.approx(facts["kpis"]["cac"]["mean"])
+    assert row[1].number_format == '"$"#,##0'
 
 
 def test_parameter_sweep_notebook(tmp_path):
@@ -147,6 +172,10 @@ def test_parameter_sweep_notebook(tmp_path):
     assert 1 <= len(facts["pareto_front"]) <= 4
     assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
     assert (tmp_path / "store" / "metadata.json").is_file()  # the sweep was stored
+    book = openpyxl.load_workbook(tmp_path / "r" / "parameter_sweep.xlsx")
+    assert book.sheetnames[:3] == ["Best points", "Pareto front", "Sensitivity"]
+    best = list(book["Best points"].iter_rows(values_only=True))
+    assert "team: reps" in best[0] and len(best) == len(facts["best"]) + 1
 
 
 def test_unknown_parameter_and_wrong_type_are_refused_before_running(tmp_path):
@@ -179,6 +208,7 @@ def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
         "-p",
         "replications",
         "2",
+        "--quiet",  # no progress bar: the error alone
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -199,7 +229,7 @@ def test_batch_of_parameter_sets_with_an_index(tmp_path):
     sets.write_text(
         yaml.safe_dump(
             [
-                {"scenarios": ["volume_heavy", "quality_heavy"], "replications": 2},
+                {"scenarios": ["quality_heavy", "volume_heavy"], "replications": 2},
                 {"scenarios": ["volume_heavy", "balanced"], "replications": 2},
             ]
         )
@@ -224,10 +254,42 @@ def test_batch_of_parameter_sets_with_an_index(tmp_path):
     assert len(links) == 2
     for link in links:
         assert (tmp_path / "batch" / link).is_file()
-    assert "cac[quality_heavy]" in index and "cac[balanced]" in index
+    # one column per KPI, with human labels; a line per strategy within it
+    assert "<th>CAC (cost per customer)</th>" in index and "<th>scenarios</th>" in index
+    assert "quality_heavy: $" in index and "balanced: $" in index
+    assert "<td>quality_heavy, volume_heavy</td>" in index
+    assert "<th>replications</th>" not in index and "replications <b>2</b>" in index
+    # folder names carry the parameter that varies, lists included
+    assert sorted(p.name for p in (tmp_path / "batch").iterdir() if p.is_dir()) == [
+        "01_scenarios-quality_heavy+volume_heavy",
+        "02_scenarios-volume_heavy+balanced",
+    ]
     first = json.loads(next((tmp_path / "batch").glob("01_*/*.json")).read_text())
     value = first["summary"]["cac[quality_heavy]"]
     assert f"{value:,.0f}" in index
+    # no baseline given: the first scenario listed, not the notebook's volume_heavy
+    assert first["baseline"] == "quality_heavy"
+    assert "reports: 100%" in result.stderr and "2/2" in result.stderr  # batch progress
+
+
+def test_batch_names_show_every_varied_parameter():
+    from simfunnel.reporting.report import set_names
+
+    same_scalars = [
+        {"scenarios": ["volume_heavy", "quality_heavy"], "replications": 4, "seed": 1},
+        {"scenarios": ["volume_heavy", "balanced"], "replications": 4, "seed": 1},
+        {
+            "scenarios": ["volume_heavy", "balanced"],
+            "replications": 4,
+            "seed": 1,
+            "overrides": {"team.reps": 20},
+        },
+    ]
+    names = set_names(same_scalars)
+    assert len(set(n.split("_", 1)[1] for n in names)) == 3  # distinct past the number
+    assert names[0] == "01_scenarios-volume_heavy+quality_heavy"
+    assert names[2] == "03_scenarios-volume_heavy+balanced_overrides-team.reps-20"
+    assert set_names([{"replications": 4}]) == ["01_replications-4"]
 
 
 def test_grid_of_parameters(tmp_path):

@@ -54,6 +54,7 @@ class Report:
     headline_json: Path
     parameters: dict[str, Any]
     headline: dict[str, Any] = field(repr=False)
+    xlsx: Path | None = None
 
 
 def available_notebooks() -> dict[str, Path]:
@@ -113,7 +114,7 @@ def check_parameters(path: Path, values: dict[str, Any]) -> dict[str, dict[str, 
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80] or "report"
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:80] or "report"
 
 
 def _kernel_config() -> Any:
@@ -150,8 +151,13 @@ def run_report(
     parameters: dict[str, Any] | None,
     out: str | Path,
     name: str | None = None,
+    progress: bool | dict[str, Any] = False,
 ) -> Report:
     """Execute one notebook with ``parameters`` into ``out`` and export its report.
+
+    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables.
+    ``progress`` shows a bar of cells done out of the total (papermill's; a dict
+    passes options to its tqdm bar).
 
     Raises
     ------
@@ -165,7 +171,7 @@ def run_report(
     from papermill.exceptions import PapermillExecutionError
 
     path = resolve_notebook(notebook)
-    params = dict(parameters or {})
+    params = _with_default_baseline(parameters or {}, notebook_parameters(path))
     declared = check_parameters(path, params)
     name = _slug(name or path.stem)
     folder = Path(out)
@@ -182,7 +188,7 @@ def run_report(
             parameters=params,
             cwd=str(folder),
             kernel_name="python3",
-            progress_bar=False,
+            progress_bar=progress,
             log_output=False,
             config=config,
         )
@@ -196,14 +202,37 @@ def run_report(
         shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
     page = export_html(executed, folder / f"{name}.html", title=name)
     headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
+    given = {k: v for k, v in params.items() if k != "headline_json"}
+    workbook = None
+    if headline:
+        from simfunnel.reporting.workbook import headline_sheets, write_workbook
+
+        facts = {"report": path.stem, **{f"parameter {k}": v for k, v in given.items()}}
+        workbook = write_workbook(headline_sheets(headline, facts), folder / f"{name}.xlsx")
     return Report(
         name=name,
         notebook=executed,
         html=page,
         headline_json=headline_path,
-        parameters={k: v for k, v in params.items() if k != "headline_json"},
+        parameters=given,
         headline=headline,
+        xlsx=workbook,
     )
+
+
+def _with_default_baseline(
+    parameters: dict[str, Any], declared: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The baseline of a comparison notebook defaults to the first scenario listed.
+
+    When ``scenarios`` is given without ``baseline``, the baseline is passed empty,
+    which :func:`simfunnel.compare` reads as the first scenario, rather than the
+    notebook's own default, which may not even be among the scenarios given.
+    """
+    params = dict(parameters)
+    if "scenarios" in params and "baseline" not in params and "baseline" in declared:
+        params["baseline"] = ""
+    return params
 
 
 def refresh_notebook(path: str | Path) -> Path:
@@ -261,16 +290,51 @@ def parameter_sets(data: Any) -> list[dict[str, Any]]:
     raise ReportError("parameter file: expected a mapping, a list of mappings, or a grid")
 
 
-def _set_name(index: int, params: dict[str, Any]) -> str:
-    shown = "_".join(f"{k}-{v}" for k, v in params.items() if not isinstance(v, dict | list))
-    return _slug(f"{index:02d}_{shown}" if shown else f"{index:02d}")
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "+".join(f"{k}={_short(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "+".join(_short(v) for v in value)
+    return str(value)
 
 
-def run_batch(notebook: str | Path, sets: list[dict[str, Any]], out: str | Path) -> Path:
+def _varied_keys(sets: list[dict[str, Any]]) -> list[str]:
+    """Parameters whose value differs between the sets (or is missing from some)."""
+    keys = list(dict.fromkeys(k for params in sets for k in params))
+    missing = object()
+    return [
+        k
+        for k in keys
+        if len({json.dumps(p.get(k, missing), sort_keys=True, default=str) for p in sets}) > 1
+    ]
+
+
+def set_names(sets: list[dict[str, Any]]) -> list[str]:
+    """Folder names of a batch's reports: a number and every parameter that varies.
+
+    ``01_scenarios-volume_heavy+quality_heavy``, ``02_scenarios-volume_heavy+balanced``:
+    lists and mappings are spelled out too, so no two sets read alike. A parameter
+    with the same value in every set is left out (with one set, every one is shown).
+    """
+    varied = _varied_keys(sets) if len(sets) > 1 else list(sets[0]) if sets else []
+    names = []
+    for index, params in enumerate(sets, start=1):
+        shown = "_".join(f"{k}-{_short(params[k])}" for k in varied if k in params)
+        names.append(_slug(f"{index:02d}_{shown}" if shown else f"{index:02d}"))
+    return names
+
+
+def run_batch(
+    notebook: str | Path,
+    sets: list[dict[str, Any]],
+    out: str | Path,
+    progress: bool = False,
+) -> Path:
     """One report per parameter set into ``out``, and an ``index.html`` linking them.
 
     Every set is checked before the first runs. A set whose notebook fails is listed
-    in the index with its error, and the others still run.
+    in the index with its error, and the others still run. ``progress`` shows a bar
+    of reports done out of the total, and under it the current report's cells.
 
     Returns
     -------
@@ -282,13 +346,18 @@ def run_batch(notebook: str | Path, sets: list[dict[str, Any]], out: str | Path)
         check_parameters(path, params)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
     rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
-    for k, params in enumerate(sets, start=1):
-        name = _set_name(k, params)
-        try:
-            rows.append((name, params, run_report(path, params, folder / name, name), ""))
-        except NotebookFailed as exc:
-            rows.append((name, params, None, str(exc)))
+    with tqdm(total=len(sets), desc="reports", unit="report", disable=not progress) as bar:
+        for name, params in zip(set_names(sets), sets, strict=True):
+            cells = {"desc": name[:30], "leave": False} if progress else False
+            try:
+                done = run_report(path, params, folder / name, name, progress=cells)
+                rows.append((name, params, done, ""))
+            except NotebookFailed as exc:
+                rows.append((name, params, None, str(exc)))
+            bar.update(1)
     index = folder / "index.html"
     index.write_text(_index_page(path.stem, rows), encoding="utf-8")
     failures = [r for r in rows if r[2] is None]
@@ -299,20 +368,48 @@ def run_batch(notebook: str | Path, sets: list[dict[str, Any]], out: str | Path)
     return index
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-    return html.escape(json.dumps(value) if isinstance(value, dict | list) else str(value))
+_SUMMARY_KEY = re.compile(r"^(?P<kpi>[^\[\]]+)\[(?P<label>[^\]]+)\]$")
+
+
+def _fmt(key: str, value: Any) -> str:
+    from simfunnel.formatting import KPI_LABELS, format_number, kpi_kind
+
+    if isinstance(value, dict):
+        return html.escape(", ".join(f"{k} = {v}" for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return html.escape(", ".join(map(str, value)))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    kind = kpi_kind(key) if key in KPI_LABELS else "number"
+    return html.escape(format_number(value, kind, statistic=isinstance(value, float)))
+
+
+def _heading(key: str) -> str:
+    from simfunnel.formatting import KPI_LABELS, kpi_label
+
+    return kpi_label(key) if key in KPI_LABELS else key
 
 
 def _index_page(title: str, rows: list[tuple[str, dict[str, Any], Report | None, str]]) -> str:
-    keys: list[str] = []
+    """The batch's index: what every report shares, then one row per report.
+
+    Only the parameters that vary get a column. Headline numbers named
+    ``kpi[strategy]`` share one column per KPI, a line per strategy, so the page
+    stays narrow however many strategies a report compares.
+    """
+    sets = [params for _, params, _, _ in rows]
+    varied = _varied_keys(sets)
+    common = {k: v for k, v in sets[0].items() if k not in varied} if sets else {}
+    columns: dict[str, list[tuple[str, str]]] = {}
     for _, _, report, _ in rows:
         for key in report.headline.get("summary", {}) if report else {}:
-            if key not in keys:
-                keys.append(key)
-    param_keys = list(dict.fromkeys(k for _, params, _, _ in rows for k in params))
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["report", *param_keys, *keys])
+            match = _SUMMARY_KEY.match(key)
+            kpi, label = (match["kpi"], match["label"]) if match else (key, "")
+            if (label, key) not in columns.setdefault(kpi, []):
+                columns[kpi].append((label, key))
+    head = "".join(
+        f"<th>{html.escape(h)}</th>" for h in ["report", *varied, *map(_heading, columns)]
+    )
     body = []
     for name, params, report, error in rows:
         link = (
@@ -320,25 +417,34 @@ def _index_page(title: str, rows: list[tuple[str, dict[str, Any], Report | None,
             if report
             else html.escape(name)
         )
-        cells = [link] + [_fmt(params.get(k, "")) for k in param_keys]
+        cells = [link] + [_fmt(k, params.get(k, "")) for k in varied]
         if report:
             summary = report.headline.get("summary", {})
-            cells += [_fmt(summary.get(k, "")) for k in keys]
+            for kpi, entries in columns.items():
+                lines = [
+                    (f"{html.escape(label)}: " if label else "") + _fmt(kpi, summary[key])
+                    for label, key in entries
+                    if key in summary
+                ]
+                cells.append("<br>".join(lines))
         else:
-            cells += [f'<span class="error">failed: {html.escape(error)}</span>'] + [""] * (
-                len(keys) - 1
-            )
+            cells.append(f'<span class="error">failed: {html.escape(error)}</span>')
+            cells += [""] * (len(columns) - 1)
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    shared = " &middot; ".join(f"{html.escape(k)} <b>{_fmt(k, v)}</b>" for k, v in common.items())
+    human = title.replace("_", " ").capitalize()
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} reports</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(human)}: {len(rows)} reports</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 100%; }}
+table {{ border-collapse: collapse; max-width: 100%; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-align: top;
+  overflow-wrap: anywhere; }}
+th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
 .error {{ color: #b00; }}
 </style></head><body>
-<h1>{html.escape(title)}: {len(rows)} reports</h1>
+<h1>{html.escape(human)}: {len(rows)} reports</h1>
+{f"<p>Every report: {shared}</p>" if shared else ""}
 <table><thead><tr>{head}</tr></thead><tbody>
 {chr(10).join(body)}
 </tbody></table></body></html>

@@ -1,0 +1,225 @@
+"""Every kind of report, opened in a real browser (Playwright driving Debian's Chromium).
+
+Each report is made once, with small parameters, through the real ``simfunnel
+report`` command; each page is then loaded at 1280 x 800 and must show no console
+error and no failed request, load every image, not overflow sideways, and show its
+verdict on the first screen. Screenshots are saved beside each report, under
+``reports/browser-check/``, for a reviewer to look at.
+
+``make test`` installs Chromium (apt-get) and Playwright (pip, in the .venv);
+Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, run_cli
+
+CHROMIUM = Path(os.environ.get("SIMFUNNEL_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTH, HEIGHT = 1280, 800
+OUT = ROOT / "reports" / "browser-check"
+SMALL = {"run.horizon_days": 90, "run.warmup_days": 14}
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - make test installs it
+    sync_playwright = None
+
+if sync_playwright is None or not CHROMIUM.is_file():
+    reason = "Playwright or Chromium missing (make test installs both)"
+    if os.environ.get("CI"):
+        raise RuntimeError(reason)  # in CI a missing browser is a failure, not a skip
+    pytestmark = pytest.mark.skip(reason=reason)
+
+
+def report(notebook: str, out: Path, *args: str) -> None:
+    result = run_cli("report", notebook, "--out", str(out), "--quiet", *args, timeout=900)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, Path]:
+    """One report of each kind, and a batch index: name -> HTML page."""
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    small = json.dumps(SMALL)
+    common = ["-p", "replications", "2", "-p", "overrides", small, "-p", "backend", "serial"]
+    report("scenario", OUT / "scenario", "-p", "scenario", "balanced", *common)
+    sweep = OUT / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "spec": {
+                    "scenario": "quality_heavy",
+                    "overrides": SMALL,
+                    "parameters": [{"path": "team.reps", "levels": [6, 12]}],
+                    "replications": 1,
+                    "kpis": ["cac", "revenue", "burnout_index", "customers"],
+                },
+                "constraints": {"burnout_index": {"max": 0.9}},
+                "backend": "serial",
+            }
+        )
+    )
+    report("parameter_sweep", OUT / "parameter_sweep", "-f", str(sweep))
+    # the batch's reports are the volume_vs_quality pages
+    sets = OUT / "sets.yaml"
+    sets.write_text(
+        yaml.safe_dump(
+            [
+                {"scenarios": ["volume_heavy", "quality_heavy", "balanced"]},
+                {"scenarios": ["quality_heavy", "balanced"]},
+            ]
+        )
+    )
+    report("volume_vs_quality", OUT / "batch", "-f", str(sets), *common)
+    first = sorted((OUT / "batch").glob("01_*/01_*.html"))
+    assert first, "the batch made no volume_vs_quality report"
+    return {
+        "scenario": OUT / "scenario" / "scenario.html",
+        "volume_vs_quality": first[0],
+        "parameter_sweep": OUT / "parameter_sweep" / "parameter_sweep.html",
+        "batch_index": OUT / "batch" / "index.html",
+    }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+def verdict(page_path: Path) -> str | None:
+    """The report's first verdict sentence, from the headline numbers it wrote."""
+    facts_path = page_path.with_suffix(".json")
+    if not facts_path.is_file():
+        return None
+    facts = json.loads(facts_path.read_text())
+    text = facts.get("verdict") or facts.get("conclusion")
+    if not text:
+        return None
+    first = re.split(r"(?<=[.!?])\s", str(text).strip())[0]
+    return first[:60]
+
+
+KINDS = ["scenario", "volume_vs_quality", "parameter_sweep", "batch_index"]
+
+# Known gaps, each strict so that its marker must go the day it is fixed: the
+# scenario report's funnel table runs off the right edge, and the scenario and
+# sweep reports put their verdict last (their headline JSON has none yet).
+KNOWN = {
+    ("overflow", "scenario"): "the funnel table is wider than the page",
+    ("verdict", "scenario"): "the scenario report is not decision-first yet",
+    ("verdict", "parameter_sweep"): "the sweep report is not decision-first yet",
+}
+
+
+def known_gap(check: str, kind: str, request: pytest.FixtureRequest) -> None:
+    reason = KNOWN.get((check, kind))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+@pytest.fixture(scope="module")
+def seen(pages, browser) -> dict[str, dict]:
+    """Each page loaded once at 1280 x 800: what the browser saw, and screenshots."""
+    out = {}
+    for kind, path in pages.items():
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        errors: list[str] = []
+        failed: list[str] = []
+        page.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
+        page.on("requestfailed", lambda r, f=failed: f.append(f"{r.url[:80]}: {r.failure}"))
+        page.on(
+            "response",
+            lambda r, f=failed: f.append(f"{r.url[:80]}: {r.status}") if r.status >= 400 else None,
+        )
+        page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(path.parent / f"{path.stem}.screenshot.png"))
+        page.screenshot(path=str(path.parent / f"{path.stem}.screenshot-full.png"), full_page=True)
+        seen = {
+            "errors": errors,
+            "failed": failed,
+            "images": page.evaluate(
+                "Array.from(document.images).map(i => ({src: i.src.slice(0, 40), "
+                "complete: i.complete, width: i.naturalWidth}))"
+            ),
+            "scroll": page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            ),
+            "wide": page.evaluate(
+                """() => Array.from(document.querySelectorAll('table, img, pre'))
+                    .map(e => [e.tagName, Math.round(e.getBoundingClientRect().right)])
+                    .filter(([, right]) => right > window.innerWidth)"""
+            ),
+            "verdict_box": None,
+        }
+        if kind == "batch_index":
+            row = page.locator("table tbody tr").first
+            seen["verdict_box"] = row.bounding_box() if row.is_visible() else None
+        elif text := verdict(path):
+            found = page.get_by_text(text, exact=False).first
+            seen["verdict_box"] = found.bounding_box() if found.is_visible() else None
+        out[kind] = seen
+        page.close()
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_console_error_or_failed_request(kind, seen):
+    assert seen[kind]["errors"] == []
+    assert seen[kind]["failed"] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_image_loads(kind, seen):
+    images = seen[kind]["images"]
+    if kind != "batch_index":
+        assert images, "a report without a single figure"
+    broken = [i for i in images if not (i["complete"] and i["width"] > 0)]
+    assert broken == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_horizontal_overflow_at_1280(kind, seen, request):
+    known_gap("overflow", kind, request)
+    scroll, client = seen[kind]["scroll"]
+    assert scroll <= client, f"the page is {scroll} px wide in a {client} px window"
+    assert seen[kind]["wide"] == [], "elements run off the right edge"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_verdict_on_the_first_screen(kind, seen, request):
+    known_gap("verdict", kind, request)
+    box = seen[kind]["verdict_box"]
+    assert box is not None, "no verdict found on the page (or in its headline JSON)"
+    assert box["y"] + box["height"] <= HEIGHT, f"the verdict starts {round(box['y'])} px down"
+
+
+def test_screenshots_are_kept_beside_each_report(pages, seen):
+    for path in pages.values():
+        shot = path.parent / f"{path.stem}.screenshot.png"
+        assert shot.read_bytes()[:4] == b"\x89PNG"
