@@ -389,7 +389,7 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
         Column("KPI", "<"),
         Column("mean"),
         Column("95% CI"),
-        Column("relative"),
+        Column("± % of mean"),
         Column("name", "<", 1),
     ]
     print(render_table(columns, rows))
