@@ -62,7 +62,8 @@ def test_make_lab_allows_root():
     import os
     import subprocess
 
-    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
-    command = dry.stdout.strip().splitlines()[-1]
-    assert "jupyter lab" in command
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "lab"], cwd=ROOT, capture_output=True, text=True
+    )
+    command = next(line for line in dry.stdout.splitlines() if "jupyter lab" in line)
     assert ("--allow-root" in command) == (os.geteuid() == 0)
