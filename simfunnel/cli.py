@@ -125,12 +125,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    import textwrap
+
+    from simfunnel.formatting import terminal_width
     from simfunnel.parameters import bundled_scenarios
 
     scenarios = bundled_scenarios()
     width = max(len(n) for n in scenarios)
+    indent = " " * (width + 2)
     for name, description in scenarios.items():
-        print(f"{name:<{width}}  {description}")
+        text = textwrap.fill(
+            f"{name:<{width}}  {description}",
+            max(terminal_width(), width + 30),
+            subsequent_indent=indent,
+        )
+        print(text)
     return 0
 
 

@@ -63,13 +63,15 @@ def test_run_json_with_overrides_matches_the_api(cli):
 
 
 def test_list_and_validate(cli, tmp_path):
-    out = cli("list")
+    out = cli("list", env={"COLUMNS": "80"})
     assert out.returncode == 0
-    assert [line.split()[0] for line in out.stdout.splitlines()] == [
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == [
         "balanced",
         "quality_heavy",
         "volume_heavy",
     ]
+    assert max(len(line) for line in lines) <= 80  # descriptions wrap under themselves
     good = tmp_path / "good.yaml"
     good.write_text(
         yaml.safe_dump(
