@@ -21,6 +21,7 @@ from simfunnel.errors import ScenarioError, SimfunnelError, SpecError, StoreErro
 from simfunnel.version import __version__
 
 if TYPE_CHECKING:
+    from simfunnel.experiments.across import AcrossComparison, compare_across
     from simfunnel.experiments.analysis import (
         best_points,
         pareto_front,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 #: Where each lazily imported public name lives.
 _LAZY = {
+    "AcrossComparison": "simfunnel.experiments.across",
+    "compare_across": "simfunnel.experiments.across",
     "best_points": "simfunnel.experiments.analysis",
     "pareto_front": "simfunnel.experiments.analysis",
     "point_means": "simfunnel.experiments.analysis",
@@ -93,6 +96,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "KPI_DOCS",
     "KPI_NAMES",
+    "AcrossComparison",
     "Comparison",
     "OptimizationResult",
     "OptimizeSpec",
@@ -108,6 +112,7 @@ __all__ = [
     "best_points",
     "bundled_scenarios",
     "compare",
+    "compare_across",
     "erlang_a",
     "erlang_c",
     "load_optimize_spec",

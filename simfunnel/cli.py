@@ -224,6 +224,12 @@ def _add_experiment_commands(sub: Any) -> None:
         "--set", action="append", metavar="PATH=VALUE", help="override applied to every scenario"
     )
     cmp_.add_argument("--kpis", default=None, help="comma-separated KPIs to show")
+    cmp_.add_argument(
+        "--vary",
+        metavar="PATH=V1,V2,...",
+        help="compare at each of these values of one parameter, e.g. team.reps=6,9,12,16, "
+        "and say where the answer changes",
+    )
     out = cmp_.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the comparison as JSON")
     out.add_argument("--csv", metavar="FILE", help="write the comparison table as CSV")
@@ -413,6 +419,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from simfunnel.experiments.comparison import HEADLINE_KPIS, compare
     from simfunnel.parameters import load_scenario
 
+    if args.vary:
+        return _compare_across(args)
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
     overrides = _overrides(args.set)
     if args.xlsx:
@@ -443,6 +451,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         write_workbook(comparison_sheets(table, about), args.xlsx)
     if args.json:
+        # how much common random numbers tighten each difference: the paired interval's
+        # half-width over the one two independent samples would give
+        table = table.assign(
+            paired_to_unpaired=table["paired_half_width"]
+            / table["unpaired_half_width"].where(table["unpaired_half_width"] > 0)
+        )
         records = []
         for (kpi, label), row in table.iterrows():
             record: dict[str, Any] = {"kpi": kpi, "scenario": label}
@@ -531,6 +545,100 @@ def _check_xlsx_path(path: str) -> None:
         raise SimfunnelError(f"--xlsx {path}: no such folder {str(target.parent)!r}")
     if target.is_dir():
         raise SimfunnelError(f"--xlsx {path}: is a folder")
+
+
+def _parse_vary(text: str) -> dict[str, list[Any]]:
+    path, sep, values = text.partition("=")
+    if not sep or not path.strip() or not values.strip():
+        raise SimfunnelError(f"--vary {text!r}: expected PATH=V1,V2,... e.g. team.reps=6,9,12")
+    import yaml
+
+    levels = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    return {path.strip(): levels}
+
+
+def _compare_across(args: argparse.Namespace) -> int:
+    from simfunnel.experiments.across import ACROSS_KPIS, compare_across
+
+    vary = _parse_vary(args.vary)
+    kpis = _kpi_list(args.kpis, ACROSS_KPIS)
+    result = compare_across(
+        args.scenarios,
+        vary,
+        args.n,
+        args.seed,
+        baseline=args.baseline,
+        overrides=_overrides(args.set),
+        backend=args.backend,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    verdicts = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
+    table = result.table(kpis)
+    if args.json:
+        records = table.reset_index().replace({math.nan: None}).to_dict(orient="records")
+        print(
+            json.dumps(
+                {
+                    "parameter": result.parameter,
+                    "levels": list(result.levels),
+                    "baseline": result.scenarios[0],
+                    "replications": args.n,
+                    "seed": args.seed,
+                    "overrides": _overrides(args.set),
+                    "confidence": result.confidence,
+                    "verdicts": verdicts,
+                    "rows": records,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return 0
+    if args.csv:
+        table.to_csv(args.csv)
+    from simfunnel.formatting import (
+        Column,
+        Section,
+        format_number,
+        format_plus_minus,
+        kpi_kind,
+        kpi_label,
+        render_table,
+        wrap,
+    )
+
+    words = "reps" if result.parameter == "team.reps" else result.parameter
+    print(
+        wrap(
+            f"{args.n} replications of each strategy at each {words} value, with common "
+            "random numbers; means with 95% intervals."
+        )
+    )
+    for sentence in verdicts.values():
+        print()
+        print(wrap(sentence))
+    print()
+    rows: list[Any] = []
+    for kpi in kpis:
+        kind = kpi_kind(kpi)
+        rows.append(Section(kpi_label(kpi)))
+        for label in result.scenarios:
+            cells = [f"  {label}"]
+            for level in result.levels:
+                row = table.loc[(level, kpi, label)]
+                mean = format_number(row["mean"], kind, statistic=True)
+                cells.append(f"{mean} {format_plus_minus(row['ci_low'], row['ci_high'], kind)}")
+            rows.append(cells)
+    columns = [Column("strategy", "<")] + [
+        Column(f"{level} {words}" if words == "reps" else f"{words} = {level}")
+        for level in result.levels
+    ]
+    print(render_table(columns, rows))
+    if args.csv:
+        print(f"table written to {args.csv}")
+    return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -46,6 +46,22 @@ class RunSettings(_Strict):
     start_date: date = Field(
         date(2026, 1, 5), description="calendar date of hour 0 (sets weekdays and bursts)"
     )
+    accounting: Literal["cohort", "window"] = Field(
+        "cohort",
+        description="cohort: the leads that arrived in the window, followed after the horizon "
+        "(arrivals stopped) until each is won, lost or leaves nurture; window: what happened "
+        "between the warm-up and the horizon only",
+    )
+    drain_days: float = Field(
+        365.0,
+        ge=0,
+        le=3660,
+        description="with cohort accounting: the longest the run goes on after the horizon "
+        "to resolve the cohort; leads still unresolved then count as not won",
+    )
+    value_horizon_years: float = Field(
+        3.0, gt=0, le=50, description="customer years counted in lifetime_revenue and profit"
+    )
 
     @model_validator(mode="after")
     def _warmup_inside_horizon(self) -> RunSettings:
@@ -126,7 +142,11 @@ class Source(_Strict):
     budget_per_week_usd: float | None = Field(None, ge=0, le=1e9)
     cost_per_lead_usd: float = Field(gt=0, le=1e6, description="CPL0, USD per lead")
     reference_budget_per_week_usd: float | None = Field(
-        None, gt=0, le=1e9, description="B0, USD per week; default: the budget itself"
+        None,
+        gt=0,
+        le=1e9,
+        description="B0, USD per week; default: the budget written in the scenario file, "
+        "fixed there, so that an override or a sweep of the budget moves the CPL",
     )
     cpl_elasticity: float = Field(
         0.3, ge=0, le=2, description="eta; domain.md section 2 gives 0.2-0.5"
@@ -142,6 +162,35 @@ class Source(_Strict):
     quality: QualityMix = QualityMix()
     fit: FitDistribution = FitDistribution()
     deal_size: DealSize = DealSize()
+    opportunity_probability: Probability | None = Field(
+        None, description="qualified -> opportunity for this source; default: the process's"
+    )
+    win_probability: Probability | None = Field(
+        None, description="opportunity -> won for this source; default: the process's"
+    )
+    days_to_close: float | None = Field(
+        None,
+        ge=0,
+        le=3650,
+        description="mean days from qualification to close for this source; default: the "
+        "process's (domain.md section 9: referral and inbound close faster)",
+    )
+    monthly_churn: float = Field(
+        0.02,
+        gt=0,
+        le=1,
+        description="share of this source's customers lost each month (domain.md section 9: "
+        "SMB 3-7%, mid-market 1-2%)",
+    )
+    gross_margin: Share = Field(
+        0.75,
+        description="gross margin, as a share of revenue (domain.md section 9: 70-80% in SaaS)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fix_reference_budget(cls, data: Any) -> Any:
+        return fix_reference_budget(data)
 
     @model_validator(mode="after")
     def _volume_and_profiles(self) -> Source:
@@ -186,7 +235,15 @@ class Source(_Strict):
 
 
 class Team(_Strict):
-    """The sales team: size, hours, cost and how it works a lead."""
+    """The sales team: size, hours, cost and how it works a lead.
+
+    Capacity is counted once. A rep has ``selling_hours_per_day`` for leads (by default
+    the shift times ``selling_share``); every dial and conversation is spent from those
+    hours at its face value. A rep takes the next lead while the task fits in what is
+    left of the day's selling hours and of the shift, and otherwise stops selling until
+    the next shift (the rest of the day goes to meetings, admin and the like). Work
+    never runs past the end of a shift, so utilisation is at most 1 by construction.
+    """
 
     reps: int = Field(8, ge=1, le=10_000)
     working_days: tuple[Weekday, ...] = Field(("mon", "tue", "wed", "thu", "fri"), min_length=1)
@@ -198,23 +255,46 @@ class Team(_Strict):
         description="paid hours a working day; 24 with all 7 days is round the clock",
     )
     selling_share: Share = Field(
-        0.35,
+        0.45,
         gt=0,
-        description="share of paid time spent selling (domain.md section 4: 22-41%); "
-        "each selling minute takes 1/share minutes of the rep's day",
+        description="share of the shift a rep has for working leads (dials and "
+        "conversations); domain.md section 4 capacity check: ~60 dials at 3-4 minutes is "
+        "3-4 hours of an 8-hour day",
+    )
+    selling_hours_per_day: float | None = Field(
+        None,
+        gt=0,
+        le=24,
+        description="hours a rep has for leads on a working day; default: shift_hours x "
+        "selling_share; at most shift_hours",
     )
     loaded_cost_per_hour_usd: float = Field(60.0, ge=0, le=1e5)
     minutes_per_attempt: float = Field(
-        4.0, gt=0, le=10_000, description="a dial; domain.md section 4: 3-4 minutes"
+        3.0, gt=0, le=10_000, description="a dial; domain.md section 4: 3-4 minutes"
     )
     minutes_per_conversation: float = Field(
-        12.0, ge=0, le=10_000, description="added when contact is made; domain.md section 4: 10-15"
+        10.0,
+        ge=0,
+        le=10_000,
+        description="added when contact is made (0 switches conversation time off); "
+        "domain.md section 4: 10-15 minutes",
+    )
+    work_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="mean minutes of every attempt whatever its outcome; when set it "
+        "replaces the dial and conversation minutes (a textbook queue's work time)",
     )
     work_time: Literal["fixed", "exponential"] = Field(
         "fixed", description="distribution of each task's duration around its mean"
     )
     max_attempts: int = Field(
-        6, ge=1, le=100, description="domain.md section 4: 93% reached by the 6th attempt"
+        6,
+        ge=1,
+        le=100,
+        description="attempts a lead gets in a cycle (1 switches repeated attempts off); "
+        "domain.md section 4: 93% of converting leads reached by the 6th",
     )
     attempt_spacing_hours: float = Field(24.0, ge=0, le=10_000)
     hiring_lag_days: float = Field(
@@ -231,15 +311,27 @@ class Team(_Strict):
     )
 
     @model_validator(mode="after")
-    def _days_unique(self) -> Team:
+    def _days_and_hours(self) -> Team:
         if len(set(self.working_days)) != len(self.working_days):
             raise ValueError(f"working_days must not repeat a day, got {list(self.working_days)}")
+        if self.selling_hours_per_day is not None and self.selling_hours_per_day > self.shift_hours:
+            raise ValueError(
+                f"selling_hours_per_day must be <= shift_hours ({self.shift_hours:g}), "
+                f"got {self.selling_hours_per_day:g}"
+            )
         return self
 
     @property
     def round_the_clock(self) -> bool:
         """True when reps are always on shift."""
         return self.shift_hours >= 24 and len(self.working_days) == 7
+
+    @property
+    def selling_hours(self) -> float:
+        """Hours a rep has for leads in one shift."""
+        if self.selling_hours_per_day is not None:
+            return self.selling_hours_per_day
+        return self.shift_hours * self.selling_share
 
 
 # ----------------------------------------------------------------------- process
@@ -248,34 +340,63 @@ class Team(_Strict):
 class Decay(_Strict):
     """Speed-to-lead decay q(d)/q(0) = phi + (1 - phi) * exp(-d / tau).
 
-    Applied to the contact and the qualification probability, d being the time
-    since the lead arrived (or came back from nurture). Defaults: the moderate fit
-    of domain.md section 3 (tau ~ 180 minutes, phi ~ 0.2).
+    d is the delay of the *first* response of a cycle (from arrival, or from the return
+    from nurture, to the first attempt), as the studies of domain.md section 3 measured
+    it. The factor q(d) is fixed at that first attempt and multiplies every attempt of
+    the cycle: a lead answered fast is caught while the buyer is engaged, and stays
+    easier to reach; one answered late stays hard to reach, however often it is dialled.
+    Defaults: the moderate fit of domain.md section 3 (tau ~ 180 minutes, phi ~ 0.2),
+    which was fitted to the contact rate by lead age; so by default it moves contact.
+    ``applies_to: both`` moves qualification too (use it with the steep stress case,
+    tau ~ 30 minutes and phi ~ 0.007, fitted to the study's qualification ratios).
     """
 
     enabled: bool = True
     tau_minutes: float = Field(180.0, gt=0, le=1e6)
     floor: Probability = Field(0.2, description="phi, the share of the effect that never decays")
+    applies_to: Literal["contact", "qualification", "both"] = Field(
+        "contact", description="which probabilities q(d) multiplies"
+    )
 
 
 class Patience(_Strict):
-    """How long a lead waits for its first attempt before it goes stale."""
+    """How long a lead waits for its first attempt before it goes stale.
+
+    Patience is counted in the team's on-shift hours (business hours): a lead that
+    arrives on Friday evening has not waited while nobody was at work. With ample
+    capacity almost no lead goes stale; a team that falls behind loses leads. Round the
+    clock, business hours are clock hours (the Erlang A queue).
+    """
 
     enabled: bool = True
     distribution: Literal["exponential", "fixed"] = "exponential"
     mean_hours: float = Field(
-        72.0, gt=0, le=1e6, description="HBR 2011 (domain.md section 3): value is gone within days"
+        24.0,
+        gt=0,
+        le=1e6,
+        description="mean patience in on-shift hours; 24 is three working days of 8 hours "
+        "(HBR 2011, domain.md section 3: a lead's value is gone within days)",
     )
 
 
 class Nurture(_Strict):
-    """The nurture track for leads that are not yet ready.
+    """The nurture track for leads that are not yet ready, or that nobody reached.
+
+    A lead enters it once: reached but not yet ready, or (with ``unreached``) not reached
+    in its cycle's attempts. It comes back sales-ready after an exponential time with
+    ``ready_hazard_per_month``, unless it leaks out first (``leak_hazard_per_month``);
+    a lead that came back and is again not reached is lost.
 
     Defaults: ~72% become ready within 6-11 months, a hazard of ~0.15 a month
     (domain.md section 6).
     """
 
     enabled: bool = True
+    unreached: bool = Field(
+        False,
+        description="leads the team could not reach in max_attempts go to nurture too (the "
+        "marketing-automation track keeps every lead that sales did not take), once",
+    )
     ready_hazard_per_month: float = Field(0.15, ge=0, le=100)
     leak_hazard_per_month: float = Field(0.05, ge=0, le=100)
     cost_per_lead_usd: float = Field(
@@ -299,7 +420,10 @@ class StageRates(_Strict):
     """Qualification probability given contact, by readiness (before fit and decay)."""
 
     ready: Probability = Field(
-        0.75, description="probability; MQL->SAL 40-60%, SAL->SQL 50-70% (domain.md 1)"
+        1.0,
+        description="probability that a rep who reaches a sales-ready lead accepts it as "
+        "qualified (before fit); set with the per-source rates so that lead->opportunity "
+        "matches domain.md section 1",
     )
     not_ready: Probability = Field(
         0.0, description="probability; not-ready leads go to nurture instead"
@@ -312,8 +436,14 @@ class Process(_Strict):
 
     contact_probability: Probability = Field(
         0.45,
-        description="per attempt at zero delay; domain.md section 3: contact 35-55% in real time, "
-        "decaying to ~10% a dial on average (section 4)",
+        description="first attempt of a cycle, at zero delay; domain.md section 3: contact "
+        "35-55% in real time",
+    )
+    retry_contact_probability: Probability = Field(
+        0.22,
+        description="each later attempt of a cycle, at zero first-response delay; with "
+        "contact_probability it gives domain.md section 4: ~10% a dial, 4-6 attempts "
+        "reaching ~55%, about half of converting leads reached on the first attempt",
     )
     qualification: StageRates = StageRates()
     opportunity_probability: Probability = Field(
@@ -347,8 +477,10 @@ class Burnout(_Strict):
     """Fatigue, quitting, hiring and ramp (domain.md section 5).
 
     Each rep has a fatigue level F in [0, 1]. At the end of each day it rises with
-    utilisation above ``utilization_threshold`` and with fruitless work (the share of
-    attempts that reach nobody above ``futility_threshold``), and recovers with time
+    utilisation (busy hours over selling hours) above ``utilization_threshold`` and with
+    fruitless work (the share of attempts that reach nobody above
+    ``futility_threshold``, counted only as far as utilisation is above
+    ``futility_min_utilization``, so an idle team does not burn out), and recovers with time
     constant ``recovery_days``: dF = rise * excess - F / recovery_days a day, so a
     rep at or below the threshold recovers, and sustained overload settles at a level
     set by how far above the threshold the rep works. F slows the rep
@@ -361,6 +493,11 @@ class Burnout(_Strict):
     rise_per_day: float = Field(0.04, ge=0, le=1, description="fatigue gained a day at full load")
     futility_threshold: Share = 0.8
     futility_rise_per_day: float = Field(0.02, ge=0, le=1)
+    futility_min_utilization: Share = Field(
+        0.5,
+        description="fruitless work wears a rep down only when there is enough of it: the "
+        "futility term is scaled by how far utilisation is above this share",
+    )
     recovery_days: float = Field(21.0, gt=0, le=3650, description="a few weeks")
     slowdown_at_full_fatigue: float = Field(
         0.5, ge=0, le=10, description="task time x (1 + this * F)"
@@ -581,8 +718,29 @@ def load_scenario(
     else:
         raw = read_scenario_dict(name_or_path)
     if overrides:
+        # B0 is the budget the file wrote, whatever an override then does to the budget.
+        sources = raw.get("sources")
+        if isinstance(sources, list):
+            raw = {**raw, "sources": [fix_reference_budget(src) for src in sources]}
         raw = apply_overrides(raw, overrides)
     return scenario_from_dict(raw)
+
+
+def fix_reference_budget(source: Any) -> Any:
+    """A raw source with its reference budget B0 set to its budget when the file gives none.
+
+    Anything that is not a source mapping with a budget is returned unchanged (the
+    schema reports it).
+    """
+    if (
+        isinstance(source, dict)
+        and source.get("reference_budget_per_week_usd") is None
+        and isinstance(source.get("budget_per_week_usd"), int | float)
+        and not isinstance(source.get("budget_per_week_usd"), bool)
+        and source["budget_per_week_usd"] > 0
+    ):
+        return {**source, "reference_budget_per_week_usd": source["budget_per_week_usd"]}
+    return source
 
 
 # --------------------------------------------------------------------- overrides

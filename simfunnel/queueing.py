@@ -110,7 +110,12 @@ def textbook_scenario(
     raw: dict[str, Any] = {
         "name": "textbook_queue",
         "description": "every mechanism off: M/M/c, or M/M/c+M with patience",
-        "run": {"horizon_days": horizon_days, "warmup_days": warmup_days, "seed": seed},
+        "run": {
+            "horizon_days": horizon_days,
+            "warmup_days": warmup_days,
+            "seed": seed,
+            "accounting": "window",
+        },
         "sources": [
             {
                 "name": "poisson",
@@ -123,9 +128,8 @@ def textbook_scenario(
             "working_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
             "shift_start_hour": 0,
             "shift_hours": 24,
-            "selling_share": 1.0,
-            "minutes_per_attempt": mean_work_hours * 60.0,
-            "minutes_per_conversation": 0.0,
+            "selling_hours_per_day": 24,
+            "work_minutes": mean_work_hours * 60.0,
             "work_time": "exponential",
             "max_attempts": 1,
         },
@@ -142,3 +146,38 @@ def textbook_scenario(
         "burnout": {"enabled": False},
     }
     return scenario_from_dict(raw)
+
+
+def work_hours_per_lead(scenario: Scenario, seed: int | None = None) -> float:
+    """Rep hours one lead of ``scenario`` takes, measured with a team that is never short.
+
+    Every dial, conversation and nurture return counts; the scenario's team is made
+    large enough (about 30% busy) that no lead waits or goes stale for want of a rep.
+    """
+    from simfunnel.simulation import simulate
+
+    weekly = sum(s.effective_leads_per_week for s in scenario.sources)
+    selling_per_week = scenario.team.selling_hours * len(scenario.team.working_days)
+    if scenario.team.round_the_clock:
+        selling_per_week = scenario.team.selling_hours * 7
+    guess = weekly * 0.5 / selling_per_week  # 30 minutes a lead, generous
+    ample = scenario.with_overrides(
+        {"team.reps": max(2, math.ceil(guess / 0.3)), "burnout.enabled": False}
+    )
+    result = simulate(ample, seed=seed)
+    kpis = result.window_kpis
+    days = result.rep_days
+    busy = float(days.loc[days["day"] >= scenario.run.warmup_days, "hours_busy"].sum())
+    return busy / kpis["leads"] if kpis["leads"] else math.nan
+
+
+def leads_per_week_capacity(scenario: Scenario, seed: int | None = None) -> float:
+    """New leads a week the scenario's team can fully work, at 100% of its selling hours.
+
+    Selling hours a week (reps x selling hours a shift x shifts a week) over the rep hours
+    one lead takes (:func:`work_hours_per_lead`). domain.md section 4: a qualifying rep
+    works ~100 new leads a week at 1.6-4 attempts each.
+    """
+    team = scenario.team
+    shifts = 7 if team.round_the_clock else len(team.working_days)
+    return team.reps * team.selling_hours * shifts / work_hours_per_lead(scenario, seed)

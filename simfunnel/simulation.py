@@ -34,8 +34,13 @@ class SimulationResult:
 
     @cached_property
     def kpis(self) -> dict[str, float]:
-        """Headline KPIs (see :data:`simfunnel.metrics.KPI_DOCS`)."""
+        """Headline KPIs (see :data:`simfunnel.metrics.KPI_DOCS`), by ``run.accounting``."""
         return metrics.kpis(self.records, self.scenario)
+
+    @cached_property
+    def window_kpis(self) -> dict[str, float]:
+        """The KPIs of the calendar window: what had happened by the horizon."""
+        return metrics.kpis(self.records, self.scenario, "window")
 
     @cached_property
     def leads(self) -> pd.DataFrame:
@@ -52,13 +57,17 @@ class SimulationResult:
         """One row per rep per day."""
         return metrics.rep_days_frame(self.records)
 
-    def funnel(self) -> pd.DataFrame:
+    def funnel(self, accounting: str | None = None) -> pd.DataFrame:
         """The funnel by source, with stage-to-stage rates."""
-        return metrics.funnel_by_source(self.records, self.scenario)
+        return metrics.funnel_by_source(self.records, self.scenario, accounting)
 
-    def costs(self) -> pd.DataFrame:
-        """Costs, CPL and CAC by source."""
-        return metrics.costs_by_source(self.records, self.scenario)
+    def costs(self, accounting: str | None = None) -> pd.DataFrame:
+        """Costs, CPL, CAC and LTV by source."""
+        return metrics.costs_by_source(self.records, self.scenario, accounting)
+
+    def contact_attempts(self, accounting: str | None = None) -> pd.DataFrame:
+        """Won leads by the attempt on which they were first reached."""
+        return metrics.contact_attempts(self.records, self.scenario, accounting)
 
 
 def simulate(

@@ -52,12 +52,16 @@ def scenarios(draw):
             "horizon_days": draw(st.floats(5, 40)),
             "warmup_days": draw(st.floats(0, 4)),
             "seed": draw(st.integers(0, 2**32)),
+            "accounting": draw(st.sampled_from(["cohort", "window"])),
+            "drain_days": draw(st.floats(0, 60)),
         },
         "sources": sources,
         "team": {
             "reps": draw(st.integers(1, 8)),
             "shift_hours": draw(st.sampled_from([4.0, 8.0, 24.0])),
             "work_time": draw(st.sampled_from(["fixed", "exponential"])),
+            "selling_share": draw(st.floats(0.1, 1.0)),
+            "minutes_per_conversation": draw(st.sampled_from([0.0, 10.0])),
             "max_attempts": draw(st.integers(1, 6)),
             "attempt_spacing_hours": draw(st.sampled_from([0.0, 4.0, 24.0])),
             "hiring_lag_days": draw(st.floats(0, 10)),
@@ -66,12 +70,19 @@ def scenarios(draw):
         "process": {
             "contact_probability": draw(unit),
             "days_to_close": draw(st.floats(0, 20)),
-            "decay": {"enabled": draw(st.booleans())},
+            "decay": {
+                "enabled": draw(st.booleans()),
+                "applies_to": draw(st.sampled_from(["contact", "qualification", "both"])),
+            },
             "patience": {
                 "enabled": draw(st.booleans()),
                 "distribution": draw(st.sampled_from(["exponential", "fixed"])),
             },
-            "nurture": {"enabled": nurture_on, "ready_hazard_per_month": draw(st.floats(0, 5))},
+            "nurture": {
+                "enabled": nurture_on,
+                "unreached": draw(st.booleans()),
+                "ready_hazard_per_month": draw(st.floats(0, 5)),
+            },
             "routing": routing,
         },
         "burnout": {
@@ -116,32 +127,50 @@ def test_invariants(raw):
     assert final.min(initial=0) >= 0 and final.max(initial=0) < len(FINAL_STATES)
     counts = result.leads.final_state.value_counts()
     assert counts.sum() == len(final)
-    # no negative times; first responses come after arrival and within the horizon
+    # no negative times; arrivals inside the horizon, first responses before the end
     horizon = result.scenario.run.horizon_days * 24
+    end = result.records.end_hours
+    assert horizon <= end <= horizon + result.scenario.run.drain_days * 24 + 1e-9
     assert (leads["arrival_hours"] >= 0).all() and (leads["arrival_hours"] <= horizon).all()
     first = leads["first_response_hours"]
     assert (first[np.isfinite(first)] >= 0).all()
-    assert (leads["arrival_hours"] + np.nan_to_num(first) <= horizon + 1e-9).all()
-    # won leads, and only they, have revenue; their stage is 'won'
+    assert (leads["arrival_hours"] + np.nan_to_num(first) <= end + 1e-9).all()
+    # won leads, and only they, have revenue, whenever the deal closes; a lead won by the
+    # horizon is won in the cohort too, and its stage is 'won'
     won = final == FINAL_STATES.index("won")
-    assert (leads["revenue_usd"][won] > 0).all() and (leads["revenue_usd"][~won] == 0).all()
+    cohort_won = leads["cohort_state"] == FINAL_STATES.index("won")
+    assert (cohort_won | ~won).all()
+    assert (leads["revenue_usd"][cohort_won] > 0).all()
+    assert (leads["revenue_usd"][~cohort_won] == 0).all()
     assert (leads["furthest_stage"][won] == 4).all()
+    assert (leads["close_hours"][won] <= horizon + 1e-9).all()
+    assert (leads["cohort_stage"] >= leads["furthest_stage"]).all()
+    # a lead sent straight to nurture never counts in the response times
+    assert not (leads["routed_to_nurture"] & ~leads["nurtured"]).any()
+    # utilisation of selling hours is at most 1 by construction, every rep and every day
+    days = result.records.rep_days
+    assert (days["hours_busy"] <= days["hours_selling"] + 1e-6).all()
+    assert 0 <= k["rep_utilization"] <= 1 or math.isnan(k["rep_utilization"])
     # never-attempted leads are stale, unworked, nurtured or lost by a leak only
     never = leads["attempts"] == 0
     assert np.isin(
         final[never], [FINAL_STATES.index(s) for s in ("stale", "unworked", "nurturing", "lost")]
     ).all()
     assert (leads["attempts"] <= result.scenario.team.max_attempts * (1 + leads["nurtured"])).all()
-    # money adds up
-    parts = k["marketing_spend"] + k["sales_cost"] + k["nurture_cost"] + k["hiring_cost"]
-    assert k["total_cost"] == pytest.approx(parts)
-    costs = result.costs()
-    assert costs["total_cost"].sum() == pytest.approx(k["total_cost"])
-    assert costs["customers"].sum() == k["customers"]
-    if k["customers"] > 0:
-        assert k["cac"] == pytest.approx(k["total_cost"] / k["customers"])
-    else:
-        assert math.isnan(k["cac"])
+    # money adds up, in both accountings, and the cohort's costs are the window's
+    for accounting, kp in (("cohort", k), ("window", result.window_kpis)):
+        parts = kp["marketing_spend"] + kp["sales_cost"] + kp["nurture_cost"] + kp["hiring_cost"]
+        assert kp["total_cost"] == pytest.approx(parts)
+        costs = result.costs(accounting)
+        assert costs["total_cost"].sum() == pytest.approx(kp["total_cost"])
+        assert costs["customers"].sum() == kp["customers"]
+        if kp["customers"] > 0:
+            assert kp["cac"] == pytest.approx(kp["total_cost"] / kp["customers"])
+            assert kp["ltv"] > 0 and kp["lifetime_revenue"] > 0
+        else:
+            assert math.isnan(kp["cac"]) and math.isnan(kp["ltv_to_cac"])
+    assert k["total_cost"] == pytest.approx(result.window_kpis["total_cost"])
+    assert k["customers"] >= result.window_kpis["customers"]
     # funnel is monotone and shares are shares
     assert k["leads"] >= k["contacted"] >= k["qualified"] >= k["opportunities"] >= k["customers"]
     for share in ("stale_share", "unworked_share", "nurtured_share", "conversion_rate"):
@@ -153,5 +182,6 @@ def test_invariants(raw):
     )
     # every day of the horizon has its rep records, the last one included
     assert result.rep_days.day.max() == math.ceil(result.scenario.run.horizon_days) - 1
+    assert result.records.rep_days["day"].max() == math.ceil(end / 24) - 1
     reps = result.reps
     assert (reps.fatigue.between(0, 1)).all() and (reps.hours_busy >= 0).all()

@@ -23,6 +23,7 @@ def test_every_field_documents_a_unit_or_meaning():
     units = (
         "_usd",
         "_days",
+        "_years",
         "days_",
         "_hours",
         "_minutes",
@@ -144,7 +145,7 @@ def test_load_from_yaml_json_and_dict_agree(tmp_path):
 def test_budget_mode_has_diminishing_returns():
     base = simfunnel.load_scenario("volume_heavy").sources[0]
     doubled = simfunnel.load_scenario(
-        "volume_heavy", {"sources.paid_social.budget_per_week_usd": 24000}
+        "volume_heavy", {"sources.paid_social.budget_per_week_usd": 2 * base.budget_per_week_usd}
     ).sources[0]
     assert doubled.effective_cost_per_lead_usd == pytest.approx(
         base.cost_per_lead_usd * 2**base.cpl_elasticity

@@ -55,8 +55,69 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     return mean, float(ci.low), float(ci.high)
 
 
+#: Ratio KPIs pooled over replications as a finance reader expects them: total over
+#: total (CAC is all the cost over all the customers), not the mean of each run's ratio.
+POOLED_RATIOS: dict[str, tuple[str, str]] = {
+    "cpl": ("marketing_spend", "leads"),
+    "cac": ("total_cost", "customers"),
+    "conversion_rate": ("customers", "leads"),
+    "contact_rate": ("contacted", "leads"),
+    "return_on_spend": ("revenue", "total_cost"),
+}
+
+
+def pooled_ratio(
+    runs: pd.DataFrame, numerator: str, denominator: str, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Sum of ``numerator`` over sum of ``denominator``, with a bootstrap interval.
+
+    The interval resamples replications (scipy's paired bootstrap, BCa where it is
+    defined, percentile otherwise).
+    """
+    from scipy import stats
+
+    num = runs[numerator].to_numpy(dtype=float)
+    den = runs[denominator].to_numpy(dtype=float)
+    if den.sum() <= 0:
+        return math.nan, math.nan, math.nan
+    point = float(num.sum() / den.sum())
+    if len(num) < 2 or np.all(num * den.sum() == den * num.sum()):
+        return point, point if len(num) >= 2 else math.nan, point if len(num) >= 2 else math.nan
+
+    def ratio(n: np.ndarray, d: np.ndarray, axis: int = -1) -> np.ndarray:
+        total = d.sum(axis=axis)
+        return np.where(total > 0, n.sum(axis=axis) / np.where(total > 0, total, 1), np.nan)
+
+    for method in ("BCa", "percentile"):
+        try:
+            with np.errstate(all="ignore"):
+                res = stats.bootstrap(
+                    (num, den),
+                    ratio,
+                    paired=True,
+                    vectorized=True,
+                    confidence_level=confidence,
+                    n_resamples=2000,
+                    method=method,
+                    random_state=np.random.default_rng(0),
+                )
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        except ValueError:  # BCa needs a jackknife without degenerate resamples
+            continue
+        if math.isfinite(low) and math.isfinite(high):
+            return point, low, high
+    return point, math.nan, math.nan
+
+
 def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean, standard deviation, t interval and relative half-width of each KPI.
+    """Estimate, standard deviation, interval and relative half-width of each KPI.
+
+    A count or a cost is the mean over replications with its Student-t interval. A
+    ratio of totals in :data:`POOLED_RATIOS` (CPL, CAC, conversion and contact rates,
+    return on spend) is the total over the total, with a bootstrap interval: blended
+    CAC is all the cost over all the customers, which is what a finance reader expects
+    (the mean of each run's CAC would weigh a run with few customers as much as one
+    with many).
 
     Parameters
     ----------
@@ -68,7 +129,11 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     rows = []
     for kpi in [c for c in runs.columns if c not in _META]:
         values = runs[kpi].to_numpy(dtype=float)
-        mean, low, high = t_interval(values, confidence)
+        parts = POOLED_RATIOS.get(kpi)
+        if parts and all(p in runs.columns for p in parts):
+            mean, low, high = pooled_ratio(runs, *parts, confidence=confidence)
+        else:
+            mean, low, high = t_interval(values, confidence)
         finite = values[np.isfinite(values)]
         half = (high - low) / 2
         rows.append(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from simfunnel.experiments.across import AcrossComparison
 from simfunnel.experiments.comparison import Comparison, excludes_zero
 
 #: The KPIs the strategy comparison leads with, and how to speak of them.
@@ -111,6 +112,110 @@ def comparison_headline(comparison: Comparison) -> dict[str, Any]:
         "scenarios": scenarios,
         "differences": differences,
         "conclusion": conclusion(comparison, table),
+        "summary": summary,
+    }
+
+
+def _money(x: float) -> str:
+    return "undefined (no customers)" if not math.isfinite(x) else f"${x:,.0f}"
+
+
+def payback_sentence(name: str, table: pd.DataFrame) -> str:
+    """Whether a strategy pays back: its LTV/CAC and CAC payback with intervals."""
+    ratio = table.loc[("ltv_to_cac", name)]
+    months = table.loc[("cac_payback_months", name)]
+    r, r_lo, r_hi = (float(ratio[k]) for k in ("mean", "ci_low", "ci_high"))
+    m = float(months["mean"])
+    if not math.isfinite(r):
+        return f"{name}: LTV/CAC undefined (no customers)."
+    band = f"LTV/CAC {r:.1f} (95% CI {r_lo:.1f} to {r_hi:.1f}), CAC back in {m:.0f} months"
+    if r_lo >= 3 and m <= 12:
+        return f"{name} pays back well: {band} (domain.md: healthy is 3x and under 12 months)."
+    if r_lo > 1:
+        return f"{name} pays back, slowly: {band} (healthy is 3x and under 12 months)."
+    if r_hi < 1:
+        return f"{name} does not pay back: {band}; its customers are worth less than they cost."
+    return f"{name} may or may not pay back: {band}."
+
+
+def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
+    """The headline of the team-size view: where the answer changes, then the own team.
+
+    ``own_level`` is the level the scenarios themselves set (their own team size); the
+    paragraph on it explains the largest CAC gap by capacity when capacity is the cause.
+    """
+    kpis = [
+        "cac",
+        "ltv_to_cac",
+        "cac_payback_months",
+        "revenue",
+        "customers",
+        "burnout_index",
+        "rep_utilization",
+        "stale_share",
+        "profit",
+    ]
+    table = across.table(kpis)
+    words = across._level_words
+    sentences = [across.verdict("cac"), across.verdict("ltv_to_cac")]
+    own = across.comparisons[own_level].table(kpis) if own_level in across.comparisons else None
+    per_level: dict[str, Any] = {}
+    for level in across.levels:
+        level_table = table.loc[level]
+        per_level[str(level)] = {
+            name: {
+                kpi: {
+                    k: _clean(level_table.loc[(kpi, name), k])
+                    for k in ("mean", "ci_low", "ci_high")
+                }
+                for kpi in kpis
+            }
+            for name in across.scenarios
+        }
+    if own is not None:
+        cac = own.xs("cac")["mean"].astype(float)
+        parts = [
+            f"{name} {_money(cac[name])} a customer ({own.loc[('customers', name), 'mean']:,.0f} "
+            "customers)"
+            for name in across.scenarios
+        ]
+        sentences.append(
+            f"With {words(own_level)} (the scenarios' own team): " + "; ".join(parts) + "."
+        )
+        # a large gap gets its reason: the team's load
+        finite = cac.dropna()
+        if len(finite) >= 2 and finite.max() > 1.5 * finite.min():
+            worst = str(finite.idxmax())
+            util = float(own.loc[("rep_utilization", worst), "mean"])
+            stale = float(own.loc[("stale_share", worst), "mean"])
+            if util > 0.85:
+                sentences.append(
+                    f"The gap is mostly capacity: {worst} keeps these reps {util:.0%} busy and "
+                    f"loses {stale:.0%} of its leads before anyone calls them."
+                )
+        sentences.extend(payback_sentence(name, own) for name in across.scenarios)
+    base = comparison_headline(across.comparisons[own_level]) if own is not None else {}
+    summary: dict[str, Any] = dict(base.get("summary", {}))
+    for level in across.levels:
+        for name in across.scenarios:
+            summary[f"cac[{name}, {words(level)}]"] = _clean(
+                table.loc[(level, "cac", name), "mean"]
+            )
+    return {
+        **base,
+        "comparison_conclusion": base.get("conclusion", ""),
+        "kind": "volume_vs_quality",
+        "parameter": across.parameter,
+        "levels": [_clean(x) for x in across.levels],
+        "own_level": _clean(own_level),
+        "baseline": across.scenarios[0],
+        "replications": int(
+            len(across.comparisons[across.levels[0]].runs) // len(across.scenarios)
+        ),
+        "confidence": across.confidence,
+        "verdicts": {"cac": sentences[0], "ltv_to_cac": sentences[1]},
+        "by_level": per_level,
+        "conclusion": " ".join(sentences),
         "summary": summary,
     }
 

@@ -286,3 +286,39 @@ def pareto_chart(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def across_chart(
+    table: pd.DataFrame,
+    parameter: str,
+    kpis: list[str] | tuple[str, ...] = ("cac", "ltv_to_cac"),
+    title: str | None = None,
+) -> Figure:
+    """Each KPI against the varied parameter, one line per strategy with 95% intervals.
+
+    ``table`` is :meth:`AcrossComparison.table`: indexed by the parameter, KPI and strategy.
+    """
+    fig, axes = _figure((5.2 * len(kpis), 4), 1, len(kpis), squeeze=False)
+    levels = list(dict.fromkeys(table.index.get_level_values(0)))
+    names = list(dict.fromkeys(table.index.get_level_values("scenario")))
+    x = np.asarray(levels, dtype=float)
+    for ax, kpi in zip(axes[0], kpis, strict=True):
+        for name in names:
+            rows = table.xs((kpi, name), level=("kpi", "scenario"))
+            mean = rows["mean"].to_numpy(dtype=float)
+            low, high = rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float)
+            color = strategy_color(name)
+            ax.plot(x, mean, "o-", color=color, label=name)
+            ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
+        if kpi == "ltv_to_cac":
+            ax.axhline(3, color="grey", linestyle="--", linewidth=0.8)
+            ax.axhline(1, color="black", linewidth=0.6)
+        ax.set_xticks(x, [str(v) for v in levels])
+        ax.set_xlabel("reps in the team" if parameter == "team.reps" else parameter)
+        ax.set_ylabel(kpi_label(kpi))
+        ax.yaxis.set_major_formatter(_plain_numbers)
+        ax.set_title(kpi_label(kpi).split(" (")[0])
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "The answer across team sizes (lines: means; bands: 95% intervals)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,259 @@
+"""The same comparison at several settings of one parameter, and where the answer changes.
+
+The answer to "volume or quality?" depends on the team that works the leads: a small
+team drowns in cheap leads, a large one works them all. :func:`compare_across` runs
+every strategy at every level of a parameter (``team.reps`` by default) with common
+random numbers (replication i uses the same seed at every level and for every
+strategy), and :meth:`AcrossComparison.verdict` says, per level, which strategy is
+best on a KPI, or which are statistically tied, and where that changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from simfunnel.errors import SimfunnelError
+from simfunnel.experiments.backends import Backend, Done
+from simfunnel.experiments.comparison import Comparison
+from simfunnel.experiments.replications import ScenarioLike, backend_context, t_interval
+from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.metrics import higher_is_better
+from simfunnel.parameters import load_scenario
+from simfunnel.streams import replication_seed
+
+#: The KPIs the team-size view reports.
+ACROSS_KPIS = ("cac", "ltv_to_cac", "revenue", "customers", "burnout_index", "profit")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Who is best on a KPI at one level: one strategy alone, or a statistical tie."""
+
+    best: tuple[str, ...]
+    runner_up: str | None = None
+
+    @property
+    def tied(self) -> bool:
+        """True when no strategy is significantly better than all the others."""
+        return len(self.best) > 1
+
+
+@dataclass(frozen=True)
+class AcrossComparison:
+    """Comparisons of the same strategies at each level of one parameter.
+
+    Attributes
+    ----------
+    parameter
+        The dotted path that was varied, e.g. ``team.reps``.
+    levels
+        Its values, in the order given.
+    comparisons
+        One :class:`~simfunnel.experiments.comparison.Comparison` per level.
+    """
+
+    parameter: str
+    levels: tuple[Any, ...]
+    comparisons: dict[Any, Comparison] = field(repr=False)
+
+    @property
+    def scenarios(self) -> list[str]:
+        """Strategy names, baseline first."""
+        return self.comparisons[self.levels[0]].scenarios
+
+    @property
+    def confidence(self) -> float:
+        """Level of every interval."""
+        return self.comparisons[self.levels[0]].confidence
+
+    def table(self, kpis: tuple[str, ...] | list[str] = ACROSS_KPIS) -> pd.DataFrame:
+        """Mean, interval and paired difference per level, KPI and strategy."""
+        parts = []
+        for level in self.levels:
+            part = self.comparisons[level].table(list(kpis)).reset_index()
+            part.insert(0, self.parameter, level)
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True).set_index([self.parameter, "kpi", "scenario"])
+
+    def standing(self, level: Any, kpi: str = "cac") -> Standing:
+        """The best strategy on ``kpi`` at ``level``, or the set statistically tied for best.
+
+        A strategy is tied with the best when the paired t interval of their
+        difference (common random numbers) includes zero.
+        """
+        runs = self.comparisons[level].runs
+        wide = runs.pivot(index="replication", columns="scenario", values=kpi)
+        sign = -1.0 if higher_is_better(kpi) else 1.0
+        means = {s: float(np.nanmean(wide[s].to_numpy(dtype=float))) for s in self.scenarios}
+        order = sorted(
+            means, key=lambda s: sign * means[s] if math.isfinite(means[s]) else math.inf
+        )
+        best = order[0]
+        tied = [best]
+        for other in order[1:]:
+            _, low, high = t_interval(
+                wide[other].to_numpy(dtype=float) - wide[best].to_numpy(dtype=float),
+                self.confidence,
+            )
+            if not (math.isfinite(low) and (low > 0 or high < 0)):
+                tied.append(other)
+        rest = [s for s in order if s not in tied]
+        return Standing(best=tuple(tied), runner_up=rest[0] if rest else None)
+
+    def verdict(self, kpi: str = "cac") -> str:
+        """One sentence: who is best on ``kpi`` at which levels, and where it changes."""
+        label = _kpi_words(kpi)
+        groups: list[tuple[list[Any], Standing]] = []
+        for level in self.levels:
+            standing = self.standing(level, kpi)
+            if groups and groups[-1][1].best == standing.best:
+                groups[-1][0].append(level)
+            else:
+                groups.append(([level], standing))
+        clauses = []
+        for i, (levels, standing) in enumerate(groups):
+            where = self._where(levels, first=i == 0, last=i == len(groups) - 1)
+            if standing.tied:
+                names = " and ".join(standing.best)
+                clauses.append(f"{where} {names} are statistically tied on {label}")
+            else:
+                clauses.append(f"{where} {standing.best[0]} has the {label}")
+        sentence = "; ".join(clauses)
+        sentence = sentence[0].upper() + sentence[1:]
+        if len(groups) == 1:
+            return f"{sentence}: the answer does not change over the sizes tried."
+        changes = ", ".join(
+            f"between {self._level_words(a[0][-1])} and {self._level_words(b[0][0])}"
+            for a, b in pairwise(groups)
+        )
+        return f"{sentence}. The answer changes {changes}."
+
+    def _level_words(self, level: Any) -> str:
+        if self.parameter == "team.reps":
+            return f"{level} reps"
+        return f"{self.parameter} = {level}"
+
+    def _where(self, levels: list[Any], first: bool, last: bool) -> str:
+        lo, hi = self._level_words(levels[0]), self._level_words(levels[-1])
+        if len(self.levels) == len(levels):
+            return f"at every {'team size' if self.parameter == 'team.reps' else 'level'} tried"
+        if first:
+            return f"up to {hi}"
+        if last:
+            return f"from {lo}"
+        return f"from {lo} to {hi}" if lo != hi else f"at {lo}"
+
+
+def _kpi_words(kpi: str) -> str:
+    names = {
+        "cac": "lowest CAC",
+        "ltv_to_cac": "highest LTV/CAC",
+        "revenue": "highest revenue",
+        "customers": "most customers",
+        "burnout_index": "lowest burnout",
+        "profit": "highest profit",
+        "cac_payback_months": "fastest CAC payback",
+        "lifetime_revenue": "highest lifetime revenue",
+    }
+    if kpi in names:
+        return names[kpi]
+    return f"{'highest' if higher_is_better(kpi) else 'lowest'} {kpi.replace('_', ' ')}"
+
+
+def compare_across(
+    scenarios: list[ScenarioLike] | tuple[ScenarioLike, ...],
+    vary: dict[str, list[Any]] | None = None,
+    n: int = 20,
+    seed: int | None = None,
+    *,
+    baseline: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    confidence: float = 0.95,
+    backend: str | Backend[Any] = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> AcrossComparison:
+    """Compare strategies at every level of one parameter, with common random numbers.
+
+    Parameters
+    ----------
+    scenarios
+        Two or more strategies (bundled names, files, dicts or Scenarios).
+    vary
+        One dotted path and its levels, e.g. ``{"team.reps": [6, 9, 12, 16]}``
+        (the default: the first scenario's team at half, 1x, 1.5x and 2x).
+    n, seed, baseline, overrides, confidence, backend, workers, scheduler, progress
+        As for :func:`simfunnel.compare`; ``overrides`` apply at every level.
+    """
+    if len(scenarios) < 2:
+        raise SimfunnelError("compare needs at least two scenarios")
+    if n < 2:
+        raise SimfunnelError(f"n: need at least 2 replications for an interval, got {n}")
+    first = load_scenario(scenarios[0], overrides)
+    if vary is None:
+        reps = first.team.reps
+        vary = {"team.reps": sorted({max(1, round(reps * f)) for f in (0.5, 1, 1.5, 2)})}
+    if len(vary) != 1:
+        raise SimfunnelError(f"vary: give exactly one parameter, got {len(vary)}")
+    ((parameter, levels),) = vary.items()
+    levels = list(levels)
+    if not levels:
+        raise SimfunnelError(f"vary: {parameter} has no levels")
+    if len(set(map(str, levels))) != len(levels):
+        raise SimfunnelError(f"vary: {parameter} repeats a level")
+    loaded = {
+        level: [load_scenario(s, {**(overrides or {}), parameter: level}) for s in scenarios]
+        for level in levels
+    }
+    labels = [s.name for s in loaded[levels[0]]]
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise SimfunnelError(f"scenario names must differ, repeated: {', '.join(repeated)}")
+    baseline = baseline or labels[0]
+    if baseline not in labels:
+        raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
+    root = first.run.seed if seed is None else seed
+    seeds = [replication_seed(root, i) for i in range(n)]
+    tasks = [
+        PointTask(f"{k}\t{sc.name}", {}, (seeds[i],), (i,), sc.model_dump(mode="json"))
+        for k, level in enumerate(levels)
+        for i in range(n)
+        for sc in loaded[level]
+    ]
+    rows: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(levels))}
+    with (
+        backend_context(backend, workers, scheduler) as pool,
+        tqdm(total=len(tasks), disable=not progress, desc="compare", unit="run") as bar,
+    ):
+        for task, outcome in pool.map(run_point, tasks):
+            k_text, name = task.point.split("\t", 1)
+            if not isinstance(outcome, Done):
+                raise SimfunnelError(
+                    f"{name} at {parameter} = {levels[int(k_text)]}, replication "
+                    f"{task.replications[0]} failed: {outcome.error}"
+                )
+            rows[int(k_text)].extend({"scenario": name, **row} for row in outcome.value)
+            bar.update(1)
+    comparisons = {
+        level: Comparison(
+            runs=pd.DataFrame(rows[k])
+            .sort_values(["scenario", "replication"])
+            .reset_index(drop=True),
+            baseline=baseline,
+            confidence=confidence,
+            order=tuple(labels),
+        )
+        for k, level in enumerate(levels)
+    }
+    return AcrossComparison(parameter=parameter, levels=tuple(levels), comparisons=comparisons)
+
+
+__all__ = ["ACROSS_KPIS", "AcrossComparison", "Standing", "compare_across"]
