@@ -328,6 +328,7 @@ class FunnelModel:
         self._selling_h = team.selling_hours
         self._check_budget = team.selling_hours < team.shift_hours
         self._check_end = not team.round_the_clock
+        self._split_midnight = team.shift_start_hour + team.shift_hours > 24.0
         self._shift_end = math.inf
 
         # The queue and its discipline; _unpop puts a lead back at the head.
@@ -363,6 +364,7 @@ class FunnelModel:
         self._speed: list[float] = []
         self._conv: list[float] = []
         self._busy_today: list[float] = []
+        self._busy_carry: list[float] = []
         self._att_today: list[int] = []
         self._fruit_today: list[int] = []
         self._quit_rng: list[np.random.Generator] = []
@@ -402,6 +404,7 @@ class FunnelModel:
         self._conv.append(1.0)
         self._budget.append(self._selling_h)
         self._busy_today.append(0.0)
+        self._busy_carry.append(0.0)
         self._att_today.append(0)
         self._fruit_today.append(0)
         # each rep (seat) has its own stream for quitting, kept whatever the team size
@@ -533,7 +536,16 @@ class FunnelModel:
                 self._stage[i] = 1
         if self._check_budget:
             self._budget[rep] -= hours
-        self._busy_today[rep] += hours
+        if not self._split_midnight:
+            self._busy_today[rep] += hours
+        else:
+            # Work past midnight counts on the days it runs.
+            today = (math.floor(now / 24.0) + 1.0) * 24.0 - now
+            if hours > today:
+                self._busy_today[rep] += today
+                self._busy_carry[rep] += hours - today
+            else:
+                self._busy_today[rep] += hours
         self._att_today[rep] += 1
         self._busy_by_source[self._src[i]] += hours
         Timeout(self.env, hours, (rep, i, code)).callbacks.append(self._done_cb)
@@ -719,7 +731,9 @@ class FunnelModel:
                 ("quit", quit_today),
             ):
                 rec[key].append(value)
-            self._busy_today[rep] = 0.0
+            carry = self._busy_carry[rep]
+            self._busy_today[rep] = min(carry, 24.0)
+            self._busy_carry[rep] = carry - self._busy_today[rep]
             self._att_today[rep] = 0
             self._fruit_today[rep] = 0
             if quit_today:

@@ -329,7 +329,7 @@ def test_best_points_and_pareto_front():
             {"parameters": [{"path": "sources.tv.leads_per_week", "range": [1, 9]}]},
             "no item named 'tv'",
         ),
-        ({"kpis": ["profit"]}, "kpis: unknown KPI 'profit'"),
+        ({"kpis": ["profits"]}, "kpis: unknown KPI 'profits'"),
         (
             {
                 "design": {"kind": "sobol"},

@@ -25,6 +25,9 @@ def vvq(tmp_path_factory):
         "replications",
         "4",
         "-p",
+        "team_sizes",
+        "[5, 12]",
+        "-p",
         "overrides",
         SMALL,
         "-p",
@@ -56,10 +59,17 @@ def test_volume_vs_quality_headline_makes_sense(vvq):
         )
         assert diffs["customers"]["diff"] == pytest.approx(mean_diff)
         assert diffs["burnout_index"]["rel_low"] <= diffs["burnout_index"]["rel_high"]
-    # the conclusion is written from the numbers
+    # the conclusion is written from the numbers: across team sizes first, then the
+    # scenarios' own team with each strategy's CAC and whether it pays back
+    assert facts["conclusion"].startswith(facts["verdicts"]["cac"])
+    assert facts["verdicts"]["ltv_to_cac"] in facts["conclusion"]
+    cac = facts["scenarios"]["quality_heavy"]["cac"]["mean"]
+    assert f"quality_heavy ${cac:,.0f} a customer" in facts["conclusion"]
+    assert "pays back" in facts["conclusion"] or "does not pay back" in facts["conclusion"]
     rel = facts["differences"]["quality_heavy"]["cac"]["rel_change"]
     verb = "lowers" if rel < 0 else "raises"
-    assert f"quality_heavy {verb} CAC by {100 * abs(rel):.0f}%" in facts["conclusion"]
+    assert f"quality_heavy {verb} CAC by {100 * abs(rel):.0f}%" in facts["comparison_conclusion"]
+    assert facts["levels"] == sorted(set(facts["levels"])) and facts["own_level"] in facts["levels"]
     assert facts["conclusion"] in result.stdout
     assert (
         facts["summary"]["cac[quality_heavy]"] == facts["scenarios"]["quality_heavy"]["cac"]["mean"]
@@ -229,8 +239,12 @@ def test_batch_of_parameter_sets_with_an_index(tmp_path):
     sets.write_text(
         yaml.safe_dump(
             [
-                {"scenarios": ["quality_heavy", "volume_heavy"], "replications": 2},
-                {"scenarios": ["volume_heavy", "balanced"], "replications": 2},
+                {
+                    "scenarios": ["quality_heavy", "volume_heavy"],
+                    "replications": 2,
+                    "team_sizes": [5],
+                },
+                {"scenarios": ["volume_heavy", "balanced"], "replications": 2, "team_sizes": [5]},
             ]
         )
     )

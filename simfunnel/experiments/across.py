@@ -28,6 +28,9 @@ from simfunnel.metrics import higher_is_better
 from simfunnel.parameters import load_scenario
 from simfunnel.streams import replication_seed
 
+#: KPIs compared as ratios (on the log scale) when deciding ties.
+MULTIPLICATIVE = frozenset({"cac", "ltv_to_cac", "cpl", "cac_payback_months", "ltv"})
+
 #: The KPIs the team-size view reports.
 ACROSS_KPIS = ("cac", "ltv_to_cac", "revenue", "customers", "burnout_index", "profit")
 
@@ -86,7 +89,11 @@ class AcrossComparison:
         """The best strategy on ``kpi`` at ``level``, or the set statistically tied for best.
 
         A strategy is tied with the best when the paired t interval of their
-        difference (common random numbers) includes zero.
+        difference (common random numbers) includes zero. For a KPI that is a ratio of
+        positive amounts (CAC, LTV/CAC, CPL, payback) the difference is taken of the
+        logarithms, that is the interval of the ratio of the two strategies' values:
+        such KPIs vary by factors, and one replication with few customers would
+        otherwise swamp the interval.
         """
         runs = self.comparisons[level].runs
         wide = runs.pivot(index="replication", columns="scenario", values=kpi)
@@ -98,10 +105,15 @@ class AcrossComparison:
         best = order[0]
         tied = [best]
         for other in order[1:]:
-            _, low, high = t_interval(
-                wide[other].to_numpy(dtype=float) - wide[best].to_numpy(dtype=float),
-                self.confidence,
-            )
+            x, y = wide[other].to_numpy(dtype=float), wide[best].to_numpy(dtype=float)
+            if (
+                kpi in MULTIPLICATIVE
+                and (x[np.isfinite(x)] > 0).all()
+                and (y[np.isfinite(y)] > 0).all()
+            ):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    x, y = np.log(x), np.log(y)
+            _, low, high = t_interval(x - y, self.confidence)
             if not (math.isfinite(low) and (low > 0 or high < 0)):
                 tied.append(other)
         rest = [s for s in order if s not in tied]

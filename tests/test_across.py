@@ -1,0 +1,121 @@
+"""The comparison across team sizes: common random numbers, the standing at each size,
+and the sentence that says where the answer changes."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+import simfunnel
+from simfunnel.experiments.across import AcrossComparison, Standing
+from simfunnel.experiments.replications import t_interval
+
+SHORT = {"run.horizon_days": 200, "run.warmup_days": 21}
+
+
+@pytest.fixture(scope="module")
+def across():
+    return simfunnel.compare_across(
+        ["volume_heavy", "quality_heavy"],
+        {"team.reps": [4, 16]},
+        n=4,
+        seed=7,
+        backend="serial",
+        progress=False,
+        overrides=SHORT,
+    )
+
+
+def test_every_strategy_and_size_uses_the_same_seeds(across):
+    seeds = {
+        (level, name): tuple(runs.loc[runs.scenario == name, "seed"])
+        for level, comparison in across.comparisons.items()
+        for name, runs in [(n, comparison.runs) for n in across.scenarios]
+    }
+    assert len(set(seeds.values())) == 1
+    # and a level's runs are those of a plain simulation with that team
+    run = across.comparisons[4].runs.query("scenario == 'quality_heavy'").iloc[0]
+    alone = simfunnel.simulate(
+        "quality_heavy", seed=int(run.seed), overrides={**SHORT, "team.reps": 4}
+    )
+    assert alone.kpis["cac"] == pytest.approx(run.cac)
+
+
+def test_a_small_team_drowns_in_cheap_leads(across):
+    runs = across.comparisons[4].runs
+    wide = runs.pivot(index="replication", columns="scenario", values="cac")
+    # CAC varies by factors: the paired interval of the log ratio
+    _, low, _ = t_interval(np.log(wide["volume_heavy"] / wide["quality_heavy"]).to_numpy())
+    assert low > 0
+    standing = across.standing(4, "cac")
+    assert standing.best == ("quality_heavy",) and not standing.tied
+    assert "volume_heavy" not in across.standing(4, "ltv_to_cac").best
+
+
+def test_verdict_names_the_sizes_and_where_the_answer_changes(across):
+    sentence = across.verdict("cac")
+    small, large = across.standing(4, "cac"), across.standing(16, "cac")
+    assert "quality_heavy has the lowest CAC" in sentence
+    if small.best == large.best:
+        assert "does not change" in sentence
+    else:
+        assert "changes between 4 reps and 16 reps" in sentence
+        assert sentence.startswith("Up to 4 reps") and "from 16 reps" in sentence
+
+
+def test_standing_groups_ties_by_the_paired_interval():
+    # three strategies, made to order: a and b equal on average, c clearly worse
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(8):
+        noise = rng.normal()
+        rows += [
+            {"scenario": "a", "replication": i, "seed": i, "cac": 100 + noise + rng.normal(0, 1)},
+            {"scenario": "b", "replication": i, "seed": i, "cac": 100 + noise + rng.normal(0, 1)},
+            {"scenario": "c", "replication": i, "seed": i, "cac": 150 + noise},
+        ]
+    import pandas as pd
+
+    from simfunnel.experiments.comparison import Comparison
+
+    comparison = Comparison(runs=pd.DataFrame(rows), baseline="a", order=("a", "b", "c"))
+    across = AcrossComparison("team.reps", (3,), {3: comparison})
+    standing = across.standing(3, "cac")
+    assert set(standing.best) == {"a", "b"} and standing.tied and standing.runner_up == "c"
+    assert isinstance(standing, Standing)
+    assert "a and b are statistically tied" in across.verdict("cac") or (
+        "b and a are statistically tied" in across.verdict("cac")
+    )
+
+
+def test_compare_vary_on_the_command_line(tmp_path):
+    result = run_cli(
+        "compare",
+        "volume_heavy",
+        "quality_heavy",
+        "--vary",
+        "team.reps=4,16",
+        "-n",
+        "3",
+        "--backend",
+        "serial",
+        "--set",
+        "run.horizon_days=150",
+        "--quiet",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["parameter"] == "team.reps" and payload["levels"] == [4, 16]
+    assert payload["verdicts"]["cac"].endswith(".")
+    levels = {row["team.reps"] for row in payload["rows"]}
+    assert levels == {4, 16}
+
+
+@pytest.mark.parametrize("vary", ["team.reps", "=4,5", "team.reps=4,4"])
+def test_bad_vary_is_one_line(vary):
+    result = run_cli("compare", "volume_heavy", "quality_heavy", "--vary", vary, "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vary" in lines[0] and "Traceback" not in result.stderr
