@@ -274,8 +274,8 @@ def test_replicate_cli_with_sequential_stopping(cli):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("quality_heavy: 3 replications")
-    bad = cli("replicate", "quality_heavy", "--kpi", "profit", "--precision", "0.1", "--quiet")
-    assert bad.returncode == 2 and "unknown KPI 'profit'" in bad.stderr
+    bad = cli("replicate", "quality_heavy", "--kpi", "profits", "--precision", "0.1", "--quiet")
+    assert bad.returncode == 2 and "unknown KPI 'profits'" in bad.stderr
 
 
 def test_dask_backend_with_unreachable_scheduler_is_one_line(cli):
