@@ -141,10 +141,11 @@ class AcrossComparison:
         sentence = sentence[0].upper() + sentence[1:]
         if len(groups) == 1:
             return f"{sentence}: the answer does not change over the sizes tried."
-        changes = ", ".join(
+        spans = [
             f"between {self._level_words(a[0][-1])} and {self._level_words(b[0][0])}"
             for a, b in pairwise(groups)
-        )
+        ]
+        changes = spans[0] if len(spans) == 1 else ", ".join(spans[:-1]) + " and " + spans[-1]
         return f"{sentence}. The answer changes {changes}."
 
     def _level_words(self, level: Any) -> str:

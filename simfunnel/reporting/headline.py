@@ -121,20 +121,31 @@ def _money(x: float) -> str:
 
 
 def payback_sentence(name: str, table: pd.DataFrame) -> str:
-    """Whether a strategy pays back: its LTV/CAC and CAC payback with intervals."""
+    """Whether a strategy pays back: its LTV/CAC and CAC payback with intervals.
+
+    LTV counts a customer's whole expected life (monthly gross margin over monthly
+    churn); the payback months ignore churn, so they are quoted only where LTV/CAC
+    shows the customers do pay back.
+    """
     ratio = table.loc[("ltv_to_cac", name)]
     months = table.loc[("cac_payback_months", name)]
     r, r_lo, r_hi = (float(ratio[k]) for k in ("mean", "ci_low", "ci_high"))
     m = float(months["mean"])
     if not math.isfinite(r):
         return f"{name}: LTV/CAC undefined (no customers)."
-    band = f"LTV/CAC {r:.1f} (95% CI {r_lo:.1f} to {r_hi:.1f}), CAC back in {m:.0f} months"
-    if r_lo >= 3 and m <= 12:
-        return f"{name} pays back well: {band} (domain.md: healthy is 3x and under 12 months)."
-    if r_lo > 1:
-        return f"{name} pays back, slowly: {band} (healthy is 3x and under 12 months)."
+    band = f"LTV/CAC {r:.1f} (95% CI {r_lo:.1f} to {r_hi:.1f})"
     if r_hi < 1:
-        return f"{name} does not pay back: {band}; its customers are worth less than they cost."
+        return (
+            f"{name} does not pay back: {band}; over their whole expected life its customers "
+            "bring less gross margin than they cost."
+        )
+    if r_lo >= 3 and m <= 12:
+        return f"{name} pays back well: {band}, CAC back in {m:.0f} months (healthy: 3x, <12)."
+    if r_lo > 1:
+        return (
+            f"{name} pays back, slowly: {band}, CAC back in {m:.0f} months of gross margin "
+            "(domain.md: healthy is 3x and under 12 months; the median private SaaS takes ~23)."
+        )
     return f"{name} may or may not pay back: {band}."
 
 
