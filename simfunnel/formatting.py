@@ -1,7 +1,7 @@
 """Numbers and tables for people: labels with units, one format per kind of quantity.
 
 Every KPI has a human label and a kind (``usd``, ``count``, ``share``, ``hours``,
-``index``, ``ratio``, ``number``); each kind has one format, used for a value, its
+``months``, ``index``, ``ratio``, ``number``); each kind has one format, used for a value, its
 interval and its column in a spreadsheet, so the same quantity always reads the
 same way. No format ever falls into scientific notation. Plain Python only: the
 command line imports this module for every table it prints.
@@ -50,6 +50,12 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "reps_quit": ("Reps who quit", "count"),
     "hires": ("Replacement hires", "count"),
     "backlog_end": ("Backlog at the end (leads)", "count"),
+    "unresolved_share": ("Leads unresolved at the end", "share"),
+    "lifetime_revenue": ("Lifetime revenue", "usd"),
+    "ltv": ("LTV (lifetime value per customer)", "usd"),
+    "ltv_to_cac": ("LTV / CAC", "ratio"),
+    "cac_payback_months": ("CAC payback (months)", "months"),
+    "profit": ("Profit (lifetime margin less costs)", "usd"),
 }
 
 #: Spreadsheet number format of each kind (openpyxl / Excel syntax).
@@ -61,6 +67,7 @@ EXCEL_FORMATS = {
     "index": "0.000",
     "ratio": "0.00",
     "number": "#,##0.00",
+    "months": "#,##0.0",
     "change": "+0.0%;-0.0%;0.0%",
 }
 
@@ -84,6 +91,7 @@ def _kind_from_doc(doc: str) -> str:
         ("hours", "hours"),
         ("0 to 1", "index"),
         ("ratio", "ratio"),
+        ("months", "months"),
     ):
         if unit.startswith(marker):
             return kind
@@ -170,6 +178,8 @@ def format_number(value: Any, kind: str = "number", *, statistic: bool = False) 
         return f"{x:.3f}"
     if kind == "ratio":
         return f"{x:,.2f}"
+    if kind == "months":
+        return f"{x:,.1f}"
     if x.is_integer() and abs(x) < 1e15:
         return f"{x:,.0f}"
     if abs(x) >= 1000:

@@ -39,7 +39,7 @@ def test_every_kpi_has_a_label_and_a_kind_that_agrees_with_its_documentation():
 
 @given(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15),
-    st.sampled_from(["usd", "count", "share", "hours", "index", "ratio", "number"]),
+    st.sampled_from(["usd", "count", "share", "hours", "months", "index", "ratio", "number"]),
     st.booleans(),
 )
 def test_never_scientific_notation(value, kind, statistic):
