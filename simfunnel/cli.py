@@ -106,7 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Column("KPI", "<"),
         Column("value"),
         Column("name", "<", 2),
-        Column("meaning", "<", 3),
+        Column("meaning", "<", 3, shrink_to=30),
     ]
     print(render_table(columns, rows))
     return 0

@@ -237,11 +237,15 @@ class Column:
     drop
         0: always shown; otherwise columns with the highest ``drop`` go first when
         the table is wider than the terminal.
+    shrink_to
+        If set, a text column is first shortened (with an ellipsis) down to this
+        many characters, and only then left out.
     """
 
     header: str
     align: str = ">"
     drop: int = 0
+    shrink_to: int = 0
 
 
 @dataclass(frozen=True)
@@ -282,8 +286,13 @@ def render_table(
                 out[c] = [text]
         return out
 
+    cap: dict[int, int] = {}
+
     def widths(heads: dict[int, list[str]]) -> dict[int, int]:
-        return {c: max(body[c], *(len(x) for x in lines)) for c, lines in heads.items()}
+        return {
+            c: min(cap.get(c, 10**6), max(body[c], *(len(x) for x in lines)))
+            for c, lines in heads.items()
+        }
 
     def total(w: dict[int, int]) -> int:
         return indent + sum(w.values()) + 2 * (len(w) - 1)
@@ -292,6 +301,11 @@ def render_table(
     if total(widths(heads)) > width:
         heads = headings(keep, wrapped=True)
     dropped: list[str] = []
+    for c in keep:  # shorten what may be shortened before leaving anything out
+        excess = total(widths(heads)) - width
+        current = widths(heads)[c]
+        if excess > 0 and columns[c].shrink_to and current > columns[c].shrink_to:
+            cap[c] = max(columns[c].shrink_to, current - excess)
     while total(widths(heads)) > width:
         optional = [c for c in keep if columns[c].drop > 0]
         if not optional:
