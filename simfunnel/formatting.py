@@ -37,7 +37,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "return_on_spend": ("Revenue per dollar spent", "ratio"),
     "ltv": ("LTV (lifetime value per customer)", "usd"),
     "ltv_to_cac": ("LTV/CAC", "ratio"),
-    "cac_payback_months": ("CAC payback (months)", "number"),
+    "cac_payback_months": ("CAC payback (months)", "months"),
     "profit": ("Profit over the value horizon", "usd"),
     "median_response_hours": ("Median response (hours)", "hours"),
     "p90_response_hours": ("90th pct. response (hours)", "hours"),
@@ -50,12 +50,6 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "reps_quit": ("Reps who quit", "count"),
     "hires": ("Replacement hires", "count"),
     "backlog_end": ("Backlog at the end (leads)", "count"),
-    "unresolved_share": ("Leads unresolved at the end", "share"),
-    "lifetime_revenue": ("Lifetime revenue", "usd"),
-    "ltv": ("LTV (lifetime value per customer)", "usd"),
-    "ltv_to_cac": ("LTV / CAC", "ratio"),
-    "cac_payback_months": ("CAC payback (months)", "months"),
-    "profit": ("Profit (lifetime margin less costs)", "usd"),
 }
 
 #: Spreadsheet number format of each kind (openpyxl / Excel syntax).
