@@ -32,10 +32,9 @@ KPI_DOCS: dict[str, str] = {
     "contacted": "leads reached by a rep at least once (count)",
     "qualified": "leads qualified as sales-ready (count)",
     "opportunities": "qualified leads that became opportunities (count)",
-    "customers": "leads won (count; by the horizon in window accounting)",
+    "customers": "leads won (count)",
     "revenue": "first-deal value of the customers (USD)",
-    "lifetime_revenue": "expected revenue from the customers over run.value_horizon_years, "
-    "monthly revenue (first deal / 12) kept with each source's monthly churn (USD)",
+    "lifetime_revenue": "customers' expected revenue over run.value_horizon_years (USD)",
     "marketing_spend": "cost per lead times leads, plus fixed source costs (USD)",
     "sales_cost": "paid rep hours times the loaded hourly cost (USD)",
     "nurture_cost": "cost of the leads that entered nurture (USD)",
@@ -46,19 +45,16 @@ KPI_DOCS: dict[str, str] = {
     "conversion_rate": "customers / leads (share)",
     "contact_rate": "contacted / leads (share)",
     "return_on_spend": "revenue / total_cost (ratio)",
-    "ltv": "mean lifetime value of a customer: monthly revenue x gross margin / monthly churn "
-    "(USD; domain.md section 9)",
-    "ltv_to_cac": "ltv / cac (ratio; domain.md section 2: healthy at 3 or more)",
-    "cac_payback_months": "cac / the mean customer's monthly gross margin (months; domain.md "
-    "section 2: healthy under 12)",
+    "ltv": "mean customer lifetime value: monthly gross margin / monthly churn (USD)",
+    "ltv_to_cac": "ltv / cac (ratio; healthy at 3 or more)",
+    "cac_payback_months": "cac / a customer's monthly gross margin (months; healthy under 12)",
     "profit": "gross margin on lifetime_revenue minus total_cost (USD)",
-    "median_response_hours": "median delay from arrival to first attempt (hours; leads sent "
-    "straight to nurture left out)",
-    "p90_response_hours": "90th percentile of that delay (hours)",
+    "median_response_hours": "median delay from arrival to first attempt (hours)",
+    "p90_response_hours": "90th percentile of that delay (hours; both leave out leads routed "
+    "to nurture)",
     "stale_share": "leads whose patience ran out before a first attempt (share of leads)",
     "unworked_share": "leads still waiting, never attempted, at the end (share)",
-    "unresolved_share": "leads neither won nor lost when the counting stopped: in nurture, "
-    "in progress or unworked (share)",
+    "unresolved_share": "leads still in nurture, in progress or unworked at the end (share)",
     "nurtured_share": "leads that entered nurture (share)",
     "rep_utilization": "busy hours / selling hours over the team (share, at most 1)",
     "burnout_index": "mean fatigue of employed reps over the window's days (0 to 1)",
