@@ -334,7 +334,7 @@ def test_list_shows_notebooks_and_typed_parameters():
     assert result.returncode == 0
     for name in ("scenario", "volume_vs_quality", "parameter_sweep"):
         assert f"\n{name}\n" in f"\n{result.stdout}"
-    assert "    replications: int = 20" in result.stdout
+    assert "    replications: int = 10" in result.stdout
     assert "    scenarios: list = " in result.stdout
 
 
