@@ -40,6 +40,8 @@ def money(value: float) -> str:
     """Dollars for people: three significant figures, thousands separated (``$24,100``)."""
     if not math.isfinite(value):
         return "-"
+    if value == 0:
+        return "$0"
     sign = "-" if value < 0 else ""
     value = abs(value)
     if value >= 1000:
@@ -206,7 +208,8 @@ def sentence(spec: OptimizeSpec, choice: Choice) -> str:
     if versus is not None and first.kpi in versus.index:
         v = versus.loc[first.kpi]
         rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
-        if bool(v["significant"]):
+        # the words follow the interval shown (the paired bootstrap of the ratio)
+        if lo > 0 or hi < 0:
             word = "below" if rel < 0 else "above"
             a, b = sorted((abs(lo), abs(hi)))
             estimate += (
@@ -239,7 +242,8 @@ def sentence(spec: OptimizeSpec, choice: Choice) -> str:
         )
     elif choice.tied:
         n = len(choice.tied)
-        noun = "mix is" if n == 1 else "mixes are"
+        one, many = ("mix", "mixes") if spec.budget else ("configuration", "configurations")
+        noun = f"{one} is" if n == 1 else f"{many} are"
         tied_decisions = [
             {p: table.loc[label, p] for p in spec.decision_paths()}
             for label in [choice.best, *choice.tied]

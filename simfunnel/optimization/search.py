@@ -7,11 +7,11 @@ A study lives in two places under its ``--out`` folder::
     metadata.json, points/   a results store (:mod:`simfunnel.experiments.store`):
                              one Parquet part per trial with every replication
 
-**Reproducible batches.** Trials are asked ``batch_size`` at a time, run in parallel
-on the backend, and told as they finish. The sampler of each ask is seeded from the
-spec's seed and the trial's number, and the batch size belongs to the spec, not to
-the number of workers, so the same spec and seed ask the same trials on any
-backend and any worker count.
+**Reproducible batches.** Trials are asked ``batch_size`` at a time (trials 0 to
+b - 1, then b to 2b - 1...), run in parallel on the backend, and told as they
+finish. The sampler of each ask is seeded from the spec's seed and the trial's
+number, and the batch size belongs to the spec, not to the number of workers, so
+the same spec and seed ask the same trials on any backend and any worker count.
 
 **Common random numbers.** Every trial runs the same replication seeds, so two
 candidate mixes differ by their decisions and not by their luck.
@@ -415,7 +415,11 @@ def run_search(
                         ).params
                         batch.append((number, decision_from_params(spec, params)))
                     pending = []
-                    while len(batch) < spec.batch_size and n_trials < spec.trials:
+                    # A batch ends at a multiple of batch_size, so a resumed batch is
+                    # completed with exactly the trials the killed run would have asked.
+                    while n_trials < spec.trials and not (
+                        batch and n_trials % spec.batch_size == 0
+                    ):
                         study.sampler = make_sampler(spec, n_trials)
                         trial = study.ask(space)
                         decision = decision_from_params(spec, trial.params)

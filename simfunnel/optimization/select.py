@@ -46,6 +46,8 @@ from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
 from simfunnel.streams import replication_seed
 
 CURRENT = "current"
+#: KPIs estimated for every candidate besides the objectives and constraints.
+REPORTED_KPIS = ("cac", "revenue", "customers", "burnout_index", "reps_quit", "stale_share")
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,9 @@ def _paired(runs: pd.DataFrame, kpi: str) -> pd.DataFrame:
 def estimates(runs: pd.DataFrame, candidates: list[Candidate], spec: OptimizeSpec) -> pd.DataFrame:
     """Per candidate: mean and interval of every objective and constraint KPI, feasibility.
 
-    Columns ``<kpi>``, ``<kpi>_low``, ``<kpi>_high``, ``n``, ``feasible``, ``failed``,
-    and per constraint ``<kpi>_bound`` (the confidence bound that must meet it).
+    Columns ``<kpi>``, ``<kpi>_low``, ``<kpi>_high`` (objectives, constraints and
+    :data:`REPORTED_KPIS`), ``n``, ``feasible``, ``failed``, and per constraint
+    ``<kpi>_bound`` (the confidence bound that must meet it).
     """
     conf = spec.selection.confidence
     rows = []
@@ -213,7 +216,7 @@ def estimates(runs: pd.DataFrame, candidates: list[Candidate], spec: OptimizeSpe
         row: dict[str, Any] = {"label": cand.label, "trial": cand.trial, **cand.decision}
         row["n"] = len(ok)
         row["failed"] = bool((mine["status"] == "error").any()) or ok.empty
-        for kpi in spec.kpis():
+        for kpi in dict.fromkeys([*spec.kpis(), *REPORTED_KPIS]):
             values = ok[kpi].to_numpy(dtype=float) if kpi in ok else np.array([])
             mean, low, high = t_interval(values, conf)
             row.update({kpi: mean, f"{kpi}_low": low, f"{kpi}_high": high})
