@@ -167,3 +167,40 @@ def test_resume_with_a_different_spec_is_refused(cli, tmp_path):
     done = cli("optimize", write(tmp_path, first), "--out", str(out), "--backend", "serial")
     assert done.returncode == 2
     assert "pass --resume" in done.stderr or "--resume" in done.stderr
+
+
+def test_budget_mix_report_from_a_spec_file(cli, tmp_path):
+    spec = with_(trials=4, selection={"top": 1, "replications": 3})
+    path = write(tmp_path, spec)
+    done = cli(
+        "report",
+        "budget_mix",
+        "--out",
+        str(tmp_path / "r"),
+        "-p",
+        "spec",
+        path,
+        "-p",
+        "team_sizes",
+        "[10]",
+        "-p",
+        "results_dir",
+        str(tmp_path / "study"),
+    )
+    assert done.returncode == 0, done.stderr
+    facts = json.loads((tmp_path / "r" / "budget_mix.json").read_text())
+    assert facts["kind"] == "budget_mix"
+    assert facts["trials"]["total"] == 4
+    # the sentence the report leads with is the one the CLI would print
+    assert done.stdout.splitlines()[0] == facts["conclusion"]
+    (size,) = facts["by_team_size"]
+    assert size["reps"] == 10
+    amounts = [size[s] for s in TINY["budget"]["sources"]]
+    if size["candidate"] == "current":  # the current split, which costs $25,000
+        assert amounts == [8000, 9000, 8000]
+    elif size["feasible"]:
+        assert sum(amounts) == 30000
+    assert (tmp_path / "study" / "study.db").is_file()
+    assert (tmp_path / "study" / "by-team-size" / "reps-10" / "study.db").is_file()
+    html = (tmp_path / "r" / "budget_mix.html").read_text()
+    assert "Which mix for my team?" in html and html.count("<img") >= 5
