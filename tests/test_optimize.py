@@ -277,3 +277,24 @@ def test_resume_after_a_real_kill_loses_and_repeats_nothing(tmp_path):
     pd.testing.assert_frame_equal(
         trials_frame(out)[cols].reset_index(drop=True), whole.trials[cols].reset_index(drop=True)
     )
+
+
+def test_several_objectives_give_a_pareto_front():
+    spec = dict(SMALL, objective=["cac", {"revenue": "max"}], trials=8, constraints={})
+    result = optimize(spec, backend="serial", progress=False)
+    assert result.spec.resolved_sampler() == "nsga2"
+    front = result.choice.front
+    table = result.choice.table
+    assert front and result.choice.best in front
+    # no member of the front is beaten on both CAC and revenue by another re-run candidate
+    for label in front:
+        others = table.drop(index=label)
+        beaten = (others["cac"] <= table.loc[label, "cac"]) & (
+            others["revenue"] >= table.loc[label, "revenue"]
+        )
+        strictly = (others["cac"] < table.loc[label, "cac"]) | (
+            others["revenue"] > table.loc[label, "revenue"]
+        )
+        assert not (beaten & strictly & others["feasible"]).any()
+    assert f"{len(front)} mix" in result.sentence() and "Pareto front" in result.sentence()
+    assert result.to_dict()["pareto_front"] == front

@@ -42,7 +42,7 @@ from simfunnel.experiments.replications import backend_context, t_interval
 from simfunnel.experiments.runner import PointTask, run_point
 from simfunnel.experiments.store import ResultsStore
 from simfunnel.optimization.search import _rows, trials_frame
-from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
+from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path, value_at
 from simfunnel.streams import replication_seed
 
 CURRENT = "current"
@@ -69,10 +69,8 @@ def current_decision(spec: OptimizeSpec) -> dict[str, Any]:
             decision[budget_path(source)] = base.sources[
                 base.source_names.index(source)
             ].budget_per_week_usd
-    from simfunnel.optimization.spec import _lookup
-
     for p in spec.parameters:
-        decision[p.path] = _lookup(raw, p.path)
+        decision[p.path] = value_at(raw, p.path)
     return decision
 
 

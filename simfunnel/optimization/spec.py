@@ -405,8 +405,8 @@ def base_scenario(spec: OptimizeSpec) -> Scenario:
         raise SpecError(f"scenario: {exc.problems[0]}") from None
 
 
-def _lookup(raw: dict[str, Any], dotted: str) -> Any:
-    """The value at a dotted path of a raw scenario (sources by name), or None."""
+def value_at(raw: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a raw scenario dict (sources by name), or None."""
     node: Any = raw
     for part in dotted.split("."):
         if isinstance(node, list):
@@ -428,7 +428,7 @@ def parameter_is_integer(p: Parameter, base_raw: dict[str, Any]) -> bool:
     """Whether a ranged parameter takes whole numbers: said so, or an integer field."""
     if p.integer is not None:
         return p.integer
-    current = _lookup(base_raw, p.path)
+    current = value_at(base_raw, p.path)
     field_is_int = isinstance(current, int) and not isinstance(current, bool)
     return field_is_int or p.is_integer
 
