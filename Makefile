@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_experiments.py
 	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_optimize.py
 
 # JupyterLab on the notebooks, with the project's environment as its Python kernel
 # (as root, e.g. in a container, jupyter refuses to start without --allow-root).
