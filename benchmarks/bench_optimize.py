@@ -30,7 +30,7 @@ from simfunnel.optimization import optimize
 from simfunnel.parameters import load_scenario
 from simfunnel.streams import replication_seed
 
-SOURCES = ["paid_social", "content_syndication", "organic_search", "referral"]
+SOURCES = ["paid_social", "paid_search", "organic_search", "referral"]
 TOTAL = 30_000
 REPS = (8, 10, 12, 14, 16)
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from simfunnel.experiments.store import load_results
+from simfunnel.parameters import load_scenario
 
 TINY = {
     "scenario": "balanced",
@@ -196,8 +197,12 @@ def test_budget_mix_report_from_a_spec_file(cli, tmp_path):
     (size,) = facts["by_team_size"]
     assert size["reps"] == 10
     amounts = [size[s] for s in TINY["budget"]["sources"]]
-    if size["candidate"] == "current":  # the current split, which costs $25,000
-        assert amounts == [8000, 9000, 8000]
+    if size["candidate"] == "current":  # the scenario's own split
+        base = load_scenario("balanced")
+        assert amounts == [
+            base.sources[base.source_names.index(s)].budget_per_week_usd
+            for s in TINY["budget"]["sources"]
+        ]
     elif size["feasible"]:
         assert sum(amounts) == 30000
     assert (tmp_path / "study" / "study.db").is_file()
