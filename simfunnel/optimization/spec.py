@@ -222,6 +222,12 @@ class BudgetSplit(BaseModel):
         total = int(self.total_per_week_usd)
         lo = [math.ceil(round(s * total, 6)) for s in lows]
         hi = [math.floor(round(s * total, 6)) for s in highs]
+        for source, a, b in zip(self.sources, lo, hi, strict=True):
+            if a > b:
+                raise SpecError(
+                    f"budget: in whole dollars the share bounds of {source} leave no amount "
+                    f"(from ${a:,} to ${b:,})"
+                )
         if sum(lo) > total or sum(hi) < total:
             raise SpecError("budget: in whole dollars the share bounds cannot add up to the total")
         return lo, hi
