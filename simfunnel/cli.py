@@ -44,6 +44,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
+def _add_limit_options(cmd: argparse.ArgumentParser, runs: bool = True) -> None:
+    from simfunnel.limits import DEFAULT_MAX_LEADS, DEFAULT_MAX_RUNS
+
+    cmd.add_argument(
+        "--max-leads",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"refuse a run expected to simulate more leads (default {DEFAULT_MAX_LEADS:,})",
+    )
+    if runs:
+        cmd.add_argument(
+            "--max-runs",
+            type=_positive,
+            default=None,
+            metavar="N",
+            help=f"refuse more runs than this in all (default {DEFAULT_MAX_RUNS:,})",
+        )
+
+
 def _overrides(assignments: Sequence[str] | None) -> dict[str, Any]:
     from simfunnel.parameters import parse_assignment
 
@@ -80,7 +122,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args.set)
     scenario = load_scenario(args.scenario, overrides)
-    result = simulate(scenario, seed=args.seed)
+    result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
     if args.json:
         payload = {
             "scenario": scenario.name,
@@ -156,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one scenario and print its KPIs")
     run.add_argument("scenario", help="bundled scenario name or YAML/JSON file")
-    run.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's)")
+    run.add_argument("--seed", type=_seed, default=None, help="root seed (default: the scenario's)")
     run.add_argument(
         "--set",
         action="append",
@@ -164,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a field, e.g. team.reps=12 (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the KPIs as JSON")
+    _add_limit_options(run, runs=False)
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a scenario file without running it")
@@ -185,7 +228,7 @@ def _add_backend_options(cmd: argparse.ArgumentParser) -> None:
         help="where runs execute (default: processes, all local cores)",
     )
     cmd.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+        "--workers", type=_positive, default=None, help="worker processes (default: one per core)"
     )
     cmd.add_argument(
         "--scheduler",
@@ -201,7 +244,7 @@ def _add_experiment_commands(sub: Any) -> None:
     rep = sub.add_parser("replicate", help="replications of one scenario with 95%% intervals")
     rep.add_argument("scenario")
     rep.add_argument("-n", type=int, default=10, help="replications (first batch)")
-    rep.add_argument("--seed", type=int, default=None)
+    rep.add_argument("--seed", type=_seed, default=None)
     rep.add_argument("--set", action="append", metavar="PATH=VALUE")
     rep.add_argument("--kpi", default=None, help="sequential stopping: the KPI to pin down")
     rep.add_argument(
@@ -210,16 +253,22 @@ def _add_experiment_commands(sub: Any) -> None:
         default=None,
         help="sequential stopping: target relative half-width, e.g. 0.05",
     )
-    rep.add_argument("--max-n", type=int, default=200)
+    rep.add_argument(
+        "--max-n",
+        type=_positive,
+        default=None,
+        help="sequential stopping: most replications (default 200)",
+    )
     rep.add_argument("--csv", metavar="FILE", help="also write one row per replication")
     _add_backend_options(rep)
+    _add_limit_options(rep)
     rep.set_defaults(func=_cmd_replicate)
 
     cmp_ = sub.add_parser("compare", help="paired comparison of scenarios (common random numbers)")
     cmp_.add_argument("scenarios", nargs="+")
     cmp_.add_argument("-n", type=int, default=20, help="replications per scenario")
     cmp_.add_argument("--baseline", default=None, help="default: the first scenario")
-    cmp_.add_argument("--seed", type=int, default=None)
+    cmp_.add_argument("--seed", type=_seed, default=None)
     cmp_.add_argument(
         "--set", action="append", metavar="PATH=VALUE", help="override applied to every scenario"
     )
@@ -237,6 +286,7 @@ def _add_experiment_commands(sub: Any) -> None:
         "--xlsx", metavar="FILE", help="also write the comparison as a spreadsheet (.xlsx)"
     )
     _add_backend_options(cmp_)
+    _add_limit_options(cmp_)
     cmp_.set_defaults(func=_cmd_compare)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep into a results store")
@@ -245,6 +295,7 @@ def _add_experiment_commands(sub: Any) -> None:
     sw.add_argument("--resume", action="store_true", help="run only the points not yet stored")
     sw.add_argument("--retry-failed", action="store_true", help="with --resume: rerun failures")
     _add_backend_options(sw)
+    _add_limit_options(sw)
     sw.set_defaults(func=_cmd_sweep)
 
     an = sub.add_parser("analyze", help="sensitivity, best points and Pareto front of a sweep")
@@ -254,7 +305,7 @@ def _add_experiment_commands(sub: Any) -> None:
     an.add_argument(
         "--constraint", action="append", default=[], help="e.g. 'burnout_index <= 0.3' (repeatable)"
     )
-    an.add_argument("--top", type=int, default=5)
+    an.add_argument("--top", type=_positive, default=5, help="best points to show")
     an.add_argument(
         "--xlsx", metavar="FILE", help="also write sensitivity and best points as a spreadsheet"
     )
@@ -370,6 +421,12 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
     )
     from simfunnel.metrics import KPI_DOCS
 
+    if args.max_n is not None and args.precision is None:
+        raise SimfunnelError("--max-n: only with sequential stopping (--kpi and --precision)")
+    if args.csv:
+        from simfunnel.textio import check_output_file
+
+        check_output_file(args.csv, "--csv")
     runs = replicate(
         args.scenario,
         args.n,
@@ -377,11 +434,13 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
         overrides=_overrides(args.set),
         target_kpi=args.kpi,
         precision=args.precision,
-        max_n=args.max_n,
+        max_n=200 if args.max_n is None else args.max_n,
         backend=args.backend,
         workers=args.workers,
         scheduler=args.scheduler,
         progress=not args.quiet,
+        max_leads=args.max_leads,
+        max_runs=args.max_runs,
     )
     if args.csv:
         runs.to_csv(args.csv, index=False)
@@ -419,6 +478,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from simfunnel.experiments.comparison import HEADLINE_KPIS, compare
     from simfunnel.parameters import load_scenario
 
+    if args.csv:
+        from simfunnel.textio import check_output_file
+
+        check_output_file(args.csv, "--csv")
     if args.vary:
         return _compare_across(args)
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
@@ -573,6 +636,8 @@ def _compare_across(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         progress=not args.quiet,
+        max_leads=args.max_leads,
+        max_runs=args.max_runs,
     )
     verdicts = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
     table = result.table(kpis)
@@ -644,6 +709,10 @@ def _compare_across(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from simfunnel.experiments.sweep import run_sweep
 
+    if args.retry_failed and not args.resume:
+        raise SimfunnelError(
+            "--retry-failed: only with --resume (it reruns a stored sweep's failures)"
+        )
     try:
         summary = run_sweep(
             args.spec,
@@ -654,6 +723,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             resume=args.resume,
             retry_failed=args.retry_failed,
             progress=not args.quiet,
+            max_leads=args.max_leads,
+            max_runs=args.max_runs,
         )
     except KeyboardInterrupt:
         print(
@@ -673,8 +744,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import yaml
-
     from simfunnel.reporting import report
 
     if args.list:
@@ -689,22 +758,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if not args.notebook or not args.out:
         raise SimfunnelError("report: give a NOTEBOOK and --out DIR (or --list)")
-    given: dict[str, Any] = {}
-    for name, value in args.parameter:
-        try:
-            given[name] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            given[name] = value
+    given = {name: report.parse_value(value) for name, value in args.parameter}
     sets = [given]
     if args.parameters_file:
-        try:
-            with open(args.parameters_file, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except OSError as exc:
-            raise SimfunnelError(f"-f {args.parameters_file}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise SimfunnelError(f"-f {args.parameters_file}: cannot parse: {first}") from None
+        data = report.read_parameters_file(args.parameters_file)
         sets = [{**s, **given} for s in report.parameter_sets(data)]
     if len(sets) == 1:
         done = report.run_report(args.notebook, sets[0], args.out, progress=not args.quiet)

@@ -35,3 +35,7 @@ class StoreError(SimfunnelError):
 
 class ReportError(SimfunnelError):
     """A notebook report cannot be produced as asked."""
+
+
+class LimitError(SimfunnelError):
+    """A run or an experiment would exceed a work or memory limit (see simfunnel.limits)."""

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simfunnel.errors import ScenarioError
+from simfunnel.textio import InvalidDateError, TextFileError, parse_yaml, read_text, yaml_problem
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -29,7 +30,9 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 # --------------------------------------------------------------------------- run
@@ -674,7 +677,10 @@ def read_scenario_dict(name_or_path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
         if not path.is_file():
             raise ScenarioError([f"scenario: no such file {str(path)!r}"])
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = read_text(path)
+        except TextFileError as exc:
+            raise ScenarioError([f"scenario: {str(path)!r}: {exc}"]) from None
     else:
         entry = _bundled_dir() / f"{name_or_path}.yaml"
         if not entry.is_file():
@@ -683,9 +689,9 @@ def read_scenario_dict(name_or_path: str | Path) -> dict[str, Any]:
             raise ScenarioError([f"scenario: {where} ({names})"])
         text = entry.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else parse_yaml(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else str(exc)
         raise ScenarioError([f"scenario: cannot parse {str(name_or_path)!r}: {first}"]) from None
     if not isinstance(data, dict):
         raise ScenarioError([f"scenario: {str(name_or_path)!r} does not hold a mapping of fields"])
@@ -755,7 +761,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not key:
         raise ScenarioError([f"--set {text!r}: the path before '=' is empty"])
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = parse_yaml(value) if value.strip() else ""
+    except InvalidDateError as exc:
+        raise ScenarioError([f"--set {text!r}: {yaml_problem(exc)}"]) from None
     except yaml.YAMLError:
         parsed = value
     return key, parsed

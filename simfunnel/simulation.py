@@ -10,8 +10,10 @@ from typing import Any
 import pandas as pd
 
 from simfunnel import metrics
+from simfunnel.limits import check_scenario
 from simfunnel.model import FunnelModel, Records
 from simfunnel.parameters import Scenario, load_scenario
+from simfunnel.streams import check_seed
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def simulate(
     scenario: Scenario | str | Path | dict[str, Any],
     seed: int | None = None,
     overrides: dict[str, Any] | None = None,
+    *,
+    max_leads: int | None = None,
 ) -> SimulationResult:
     """Run one replication of a scenario.
 
@@ -85,16 +89,30 @@ def simulate(
         Root seed; defaults to the scenario's ``run.seed``.
     overrides
         Dotted-path overrides, e.g. ``{"team.reps": 12}``.
+    max_leads
+        Refuse a run expected to simulate more leads than this (or to need their
+        memory), before allocating anything; default
+        :data:`simfunnel.limits.DEFAULT_MAX_LEADS`.
 
     Returns
     -------
     SimulationResult
         With ``.kpis``, ``.leads``, ``.reps`` and ``.scenario``.
+
+    Raises
+    ------
+    ScenarioError
+        An invalid scenario or override.
+    LimitError
+        The run would exceed ``max_leads``.
     """
+    if seed is not None:
+        check_seed(seed)
     sc = (
         load_scenario(scenario, overrides)
         if overrides or not isinstance(scenario, Scenario)
         else scenario
     )
+    check_scenario(sc, max_leads)
     model = FunnelModel(sc, seed)
     return SimulationResult(scenario=sc, seed=model.seed, records=model.run())

@@ -11,6 +11,21 @@ import zlib
 
 import numpy as np
 
+from simfunnel.errors import SimfunnelError
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` as an int, refused unless it is a whole number >= 0.
+
+    Raises
+    ------
+    SimfunnelError
+        Naming ``name`` and the value.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise SimfunnelError(f"{name}: must be a whole number >= 0, got {seed!r}")
+    return int(seed)
+
 
 def stream(seed: int, *key: str) -> np.random.Generator:
     """A generator for the stream named by ``key`` under the root ``seed``.
@@ -32,5 +47,6 @@ def replication_seed(root: int, replication: int) -> int:
     It depends on nothing else, so replication i of every scenario and every sweep
     point shares it (common random numbers), whichever worker runs it.
     """
+    check_seed(root)
     state = np.random.SeedSequence([root, replication]).generate_state(2, dtype=np.uint32)
     return int(state[0]) << 31 | int(state[1]) >> 1

@@ -103,7 +103,7 @@ def test_list_and_validate(cli, tmp_path):
         (["run", "volume_heavy", "--set", "teamreps"], "expected dotted.path=value"),
         (["run", "no_such_scenario"], "neither a file nor a bundled scenario"),
         (["validate", "missing.yaml"], "no such file"),
-        (["run", "volume_heavy", "--seed", "x"], "invalid int value"),
+        (["run", "volume_heavy", "--seed", "x"], "--seed: must be a whole number >= 0, got 'x'"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(cli, args, message):

@@ -16,6 +16,7 @@ from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done
 from simfunnel.experiments.replications import ScenarioLike, backend_context, t_interval
 from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.limits import check_limits
 from simfunnel.metrics import KPI_NAMES
 from simfunnel.parameters import load_scenario
 from simfunnel.streams import replication_seed
@@ -258,6 +259,8 @@ def compare(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> Comparison:
     """Run every scenario ``n`` times with common random numbers and compare them.
 
@@ -277,7 +280,7 @@ def compare(
         Name of the scenario to compare against (default: the first).
     overrides
         Dotted-path overrides applied to every scenario.
-    backend, workers, scheduler, progress
+    backend, workers, scheduler, progress, max_leads, max_runs
         As for :func:`simfunnel.replicate`.
     """
     if len(scenarios) < 2:
@@ -293,9 +296,10 @@ def compare(
     if baseline not in labels:
         raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
     root = loaded[0].run.seed if seed is None else seed
+    check_limits(loaded, n, max_leads, max_runs, root)
     seeds = [replication_seed(root, i) for i in range(n)]
     tasks = [
-        PointTask(sc.name, {}, (seeds[i],), (i,), sc.model_dump(mode="json"))
+        PointTask(sc.name, {}, (seeds[i],), (i,), sc.model_dump(mode="json"), None, max_leads)
         for i in range(n)
         for sc in loaded
     ]

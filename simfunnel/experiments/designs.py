@@ -75,6 +75,40 @@ def _from_numeric(p: Parameter, x: float) -> Any:
     return round(x) if p.is_integer else float(x)
 
 
+def design_size(spec: SweepSpec) -> int:
+    """The number of points of the spec's design, counted without building it."""
+    params = spec.parameters
+    kind = spec.design.kind
+    if kind == "grid":
+        size = 1
+        for p in params:
+            if p.levels is not None:
+                size *= len(p.levels)
+            elif p.is_integer:
+                assert p.range is not None
+                span = round(float(p.range[1])) - round(float(p.range[0])) + 1
+                size *= min(spec.design.levels, span)
+            else:
+                size *= spec.design.levels
+        return size
+    if kind == "lhs":
+        return spec.design.samples
+    if kind == "sobol":
+        return spec.design.samples * (len(params) + 2)
+    return spec.design.samples * (len(params) + 1)
+
+
+def extreme_overrides(spec: SweepSpec) -> list[dict[str, Any]]:
+    """One override per parameter level or range end, for checks before a sweep runs."""
+    out = []
+    for p in spec.parameters:
+        values = p.levels if p.levels is not None else p.range
+        for value in values or ():
+            v = round(value) if p.is_integer and isinstance(value, float) else value
+            out.append({p.path: v})
+    return out
+
+
 def build_design(spec: SweepSpec) -> DesignPoints:
     """The points of the spec's design (deterministic given the spec's seed)."""
     params = spec.parameters

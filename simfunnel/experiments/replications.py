@@ -16,9 +16,10 @@ from tqdm.auto import tqdm
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done, make_backend
 from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.limits import check_runs, check_scenario
 from simfunnel.metrics import KPI_NAMES
 from simfunnel.parameters import Scenario, load_scenario
-from simfunnel.streams import replication_seed
+from simfunnel.streams import check_seed, replication_seed
 
 ScenarioLike = Scenario | str | Path | dict[str, Any]
 
@@ -168,6 +169,8 @@ def replicate(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> pd.DataFrame:
     """Run ``n`` independent replications; one tidy row per replication.
 
@@ -193,6 +196,17 @@ def replicate(
         or a backend instance to reuse.
     progress
         Show a progress bar.
+    max_leads, max_runs
+        Refuse, before running anything, a scenario expected to simulate more leads
+        than ``max_leads`` a run, or more than ``max_runs`` replications (``max_n``
+        with sequential stopping); defaults in :mod:`simfunnel.limits`.
+
+    Raises
+    ------
+    SimfunnelError
+        Bad arguments (nothing runs), or a replication failed.
+    LimitError
+        Above a limit (nothing runs).
     """
     sc = load_scenario(scenario, overrides)
     if n < 2:
@@ -203,7 +217,14 @@ def replicate(
         raise SimfunnelError(f"target_kpi: unknown KPI {target_kpi!r}")
     if precision is not None and not 0 < precision < 1:
         raise SimfunnelError(f"precision: must be between 0 and 1, got {precision}")
-    root = sc.run.seed if seed is None else seed
+    if precision is not None and max_n < n:
+        raise SimfunnelError(f"max_n: must be at least n ({n}), the first batch, got {max_n}")
+    root = check_seed(sc.run.seed if seed is None else seed)
+    check_scenario(sc, max_leads)
+    if precision is not None:
+        check_runs(max_n, f"up to max_n = {max_n:,} replications", max_runs)
+    else:
+        check_runs(n, f"{n:,} replications", max_runs)
     raw = sc.model_dump(mode="json")
     rows: list[dict[str, Any]] = []
     with (
@@ -213,7 +234,10 @@ def replicate(
         done = 0
         while True:
             batch = range(done, n if done == 0 else min(max_n, done + n))
-            tasks = [PointTask(sc.name, {}, (replication_seed(root, i),), (i,), raw) for i in batch]
+            tasks = [
+                PointTask(sc.name, {}, (replication_seed(root, i),), (i,), raw, None, max_leads)
+                for i in batch
+            ]
             for _, outcome in pool.map(run_point, tasks):
                 if not isinstance(outcome, Done):
                     raise SimfunnelError(f"a replication failed: {outcome.error}")

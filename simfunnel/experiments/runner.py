@@ -30,6 +30,8 @@ class PointTask:
         The base scenario as a plain dict (JSON-ready), for the funnel model.
     model
         A picklable custom model; when given, ``scenario`` is not used.
+    max_leads
+        The lead limit of each funnel run (see :mod:`simfunnel.limits`).
     """
 
     point: Any
@@ -38,6 +40,7 @@ class PointTask:
     replications: tuple[int, ...]
     scenario: dict[str, Any] | None = None
     model: ModelFunction | None = field(default=None, compare=False)
+    max_leads: int | None = None
 
 
 def run_point(task: PointTask) -> list[dict[str, Any]]:
@@ -49,7 +52,7 @@ def run_point(task: PointTask) -> list[dict[str, Any]]:
     for replication, seed in zip(task.replications, task.seeds, strict=True):
         start = time.perf_counter()
         if task.model is None:
-            outputs = simulate(scenario, seed=seed).kpis
+            outputs = simulate(scenario, seed=seed, max_leads=task.max_leads).kpis
         else:
             outputs = {k: float(v) for k, v in task.model(dict(task.params), seed).items()}
         rows.append(

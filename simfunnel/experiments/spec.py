@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simfunnel.errors import ScenarioError, SpecError
 from simfunnel.metrics import KPI_NAMES
 from simfunnel.parameters import Scenario, load_scenario, validation_problems
+from simfunnel.textio import TextFileError, parse_yaml, read_text, yaml_problem
 
 Number = int | float
 Level = int | float | str | bool
@@ -26,7 +27,7 @@ Level = int | float | str | bool
 class Parameter(BaseModel):
     """One dimension of a sweep: a dotted path with a ``range`` or ``levels``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     path: str = Field(min_length=1, description="dotted path, e.g. team.reps")
     range: tuple[Number, Number] | None = Field(None, description="[low, high], numeric")
@@ -73,7 +74,7 @@ class Design(BaseModel):
     ``levels``-level grid (``samples * (D + 1)`` points).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["grid", "lhs", "sobol", "morris"] = "grid"
     samples: int = Field(16, ge=1, le=1_000_000)
@@ -83,7 +84,7 @@ class Design(BaseModel):
 class SweepSpec(BaseModel):
     """A complete sweep."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     scenario: str | dict[str, Any] = Field(description="bundled name, file path or inline dict")
     overrides: dict[str, Any] = Field(default_factory=dict, description="applied to every point")
@@ -147,9 +148,11 @@ def load_spec(source: str | Path | dict[str, Any] | SweepSpec) -> SweepSpec:
             if not path.is_file():
                 raise SpecError(f"sweep spec: no such file {str(path)!r}")
             try:
-                raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+                raw = parse_yaml(read_text(path))
+            except TextFileError as exc:
+                raise SpecError(f"sweep spec: {str(path)!r}: {exc}") from None
             except yaml.YAMLError as exc:
-                first = str(exc).strip().splitlines()[0]
+                first = yaml_problem(exc)
                 raise SpecError(f"sweep spec: cannot parse {str(path)!r}: {first}") from None
             if not isinstance(raw, dict):
                 raise SpecError(f"sweep spec: {str(path)!r} does not hold a mapping of fields")

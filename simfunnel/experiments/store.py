@@ -56,6 +56,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def check_store_path(path: Path) -> None:
+    """Refuse, before any work, a store path that cannot be a folder or be written.
+
+    Raises
+    ------
+    StoreError
+        ``path`` is a file, lies under a file, or its nearest existing folder is not
+        writable.
+    """
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path}: is a file, not a results folder; choose another --out")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError(f"{path}: {parent} is not a folder; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"{path}: cannot write in {parent}; choose another --out")
+
+
 class ResultsStore:
     """A results directory: create it, open it, add points, read it back."""
 
@@ -79,7 +99,12 @@ class ResultsStore:
                 f"{store.path}: already exists and is not empty; choose another "
                 "--out, or pass --resume to continue the sweep stored there"
             )
-        store.points_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            store.points_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{store.path}: cannot create the results folder: {exc.strerror or exc}"
+            ) from None
         meta = {
             "format_version": FORMAT_VERSION,
             "created": now_iso(),

@@ -10,13 +10,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from simfunnel.errors import StoreError
+from simfunnel.errors import SimfunnelError, StoreError
 from simfunnel.experiments.backends import Backend, Done
-from simfunnel.experiments.designs import build_design
+from simfunnel.experiments.designs import DesignPoints, build_design, design_size, extreme_overrides
 from simfunnel.experiments.replications import backend_context
 from simfunnel.experiments.runner import ModelFunction, PointTask, run_point
 from simfunnel.experiments.spec import SweepSpec, base_scenario, load_spec
-from simfunnel.experiments.store import ResultsStore, now_iso
+from simfunnel.experiments.store import ResultsStore, check_store_path, now_iso
+from simfunnel.limits import check_runs, check_scenario
 from simfunnel.streams import replication_seed
 from simfunnel.version import __version__
 
@@ -72,6 +73,8 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     model: ModelFunction | None = None,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> SweepSummary:
     """Run a sweep, writing every point to the store ``out`` as it completes.
 
@@ -93,26 +96,73 @@ def run_sweep(
     model
         A picklable ``model(params, seed) -> {output: value}`` to sweep instead of the
         funnel (the spec's ``scenario`` is then ignored).
+    max_leads, max_runs
+        Refuse, before anything runs or is written, a sweep of more runs than
+        ``max_runs`` (points times replications), or whose base scenario or any
+        parameter's extreme would simulate more than ``max_leads`` leads a run;
+        defaults in :mod:`simfunnel.limits`.
 
     Raises
     ------
     SpecError
         A bad spec; nothing is written.
     StoreError
-        ``out`` holds something else, or a different sweep.
+        ``out`` holds something else, or a different sweep, or cannot be written.
+    LimitError
+        Above a limit; nothing is written.
     KeyboardInterrupt
         After recording the interruption; every completed point stays stored.
     """
+    if retry_failed and not resume:
+        raise SimfunnelError("retry_failed: only with resume (--retry-failed needs --resume)")
     if model is None:
         spec = load_spec(spec)
-        scenario_raw: dict[str, Any] | None = base_scenario(spec).model_dump(mode="json")
+        base = base_scenario(spec)
+        scenario_raw: dict[str, Any] | None = base.model_dump(mode="json")
     else:
         spec = spec if isinstance(spec, SweepSpec) else SweepSpec.model_validate(spec)
         scenario_raw = None
+    points = design_size(spec)
+    check_runs(
+        points * spec.replications,
+        f"{points:,} points x {spec.replications:,} replications",
+        max_runs,
+    )
+    if model is None:
+        check_scenario(base, max_leads)
+        for overrides in extreme_overrides(spec):
+            check_scenario(base.with_overrides(overrides), max_leads)
+    out = Path(out)
+    check_store_path(out)
     design = build_design(spec)
     seeds = [replication_seed(spec.seed, r) for r in range(spec.replications)]
-    out = Path(out)
+    with backend_context(backend, workers, scheduler) as pool:
+        store = _open_store(out, spec, design, seeds, scenario_raw, model, resume)
+        return _run(
+            store,
+            spec,
+            design,
+            seeds,
+            scenario_raw,
+            model,
+            pool,
+            backend,
+            resume,
+            retry_failed,
+            progress,
+            max_leads,
+        )
 
+
+def _open_store(
+    out: Path,
+    spec: SweepSpec,
+    design: DesignPoints,
+    seeds: list[int],
+    scenario_raw: dict[str, Any] | None,
+    model: ModelFunction | None,
+    resume: bool,
+) -> ResultsStore:
     if resume and ResultsStore.exists(out):
         store = ResultsStore.open(out)
         stored = store.metadata()
@@ -143,7 +193,23 @@ def run_sweep(
                 "model": None if model is None else getattr(model, "__qualname__", str(model)),
             },
         )
+    return store
 
+
+def _run(
+    store: ResultsStore,
+    spec: SweepSpec,
+    design: DesignPoints,
+    seeds: list[int],
+    scenario_raw: dict[str, Any] | None,
+    model: ModelFunction | None,
+    pool: Backend[Any],
+    backend: str | Backend[Any],
+    resume: bool,
+    retry_failed: bool,
+    progress: bool,
+    max_leads: int | None,
+) -> SweepSummary:
     done = store.completed_points()
     todo_ids = [i for i in range(len(design.points)) if i not in done]
     if resume and retry_failed:
@@ -162,23 +228,26 @@ def run_sweep(
     )
     tasks = (
         PointTask(
-            i, design.points[i], tuple(seeds), tuple(range(spec.replications)), scenario_raw, model
+            i,
+            design.points[i],
+            tuple(seeds),
+            tuple(range(spec.replications)),
+            scenario_raw,
+            model,
+            max_leads,
         )
         for i in todo_ids
     )
     ran = failed = 0
     status = "interrupted"
     try:
-        with (
-            backend_context(backend, workers, scheduler) as pool,
-            tqdm(
-                total=len(todo_ids),
-                disable=not progress,
-                desc="sweep",
-                unit="point",
-                dynamic_ncols=True,
-            ) as bar,
-        ):
+        with tqdm(
+            total=len(todo_ids),
+            disable=not progress,
+            desc="sweep",
+            unit="point",
+            dynamic_ncols=True,
+        ) as bar:
             for task, outcome in pool.map(run_point, tasks):
                 base = {"point": task.point, **task.params}
                 if isinstance(outcome, Done):
@@ -209,7 +278,7 @@ def run_sweep(
             run_id, ended=now_iso(), status=status, points_run=ran, points_failed=failed
         )
     return SweepSummary(
-        path=out,
+        path=store.path,
         points=len(design.points),
         ran=ran,
         skipped=len(design.points) - len(todo_ids),

@@ -113,6 +113,18 @@ def check_parameters(path: Path, values: dict[str, Any]) -> dict[str, dict[str, 
     return declared
 
 
+def _output_folder(out: str | Path) -> Path:
+    """Make the report folder, or refuse in one line (a file, or no permission)."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"--out {folder}: is a file, not a folder; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"--out {folder}: cannot create it: {exc.strerror or exc}") from None
+    return folder
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-")[:80] or "report"
 
@@ -174,8 +186,7 @@ def run_report(
     params = _with_default_baseline(parameters or {}, notebook_parameters(path))
     declared = check_parameters(path, params)
     name = _slug(name or path.stem)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _output_folder(out)
     executed = folder / f"{name}.ipynb"
     headline_path = folder / f"{name}.json"
     if "headline_json" in declared:
@@ -267,6 +278,46 @@ def refresh_notebook(path: str | Path) -> Path:
     return path
 
 
+def parse_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value: read as YAML (numbers, lists, mappings), else text.
+
+    Raises
+    ------
+    ReportError
+        For an impossible date such as ``2026-13-45``.
+    """
+    import yaml
+
+    from simfunnel.textio import InvalidDateError, parse_yaml, yaml_problem
+
+    try:
+        return parse_yaml(text)
+    except InvalidDateError as exc:
+        raise ReportError(f"parameter value {text!r}: {yaml_problem(exc)}") from None
+    except yaml.YAMLError:
+        return text
+
+
+def read_parameters_file(path: str | Path) -> Any:
+    """The contents of a ``-f`` parameter file (YAML, UTF-8, safe loader).
+
+    Raises
+    ------
+    ReportError
+        The file cannot be read, is not UTF-8 text, or is not valid YAML.
+    """
+    import yaml
+
+    from simfunnel.textio import TextFileError, parse_yaml, read_text, yaml_problem
+
+    try:
+        return parse_yaml(read_text(path))
+    except TextFileError as exc:
+        raise ReportError(f"-f {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ReportError(f"-f {path}: cannot parse: {yaml_problem(exc)}") from None
+
+
 def parameter_sets(data: Any) -> list[dict[str, Any]]:
     """Parameter sets from a file's contents: one mapping, a list of them, or a grid.
 
@@ -344,8 +395,7 @@ def run_batch(
     path = resolve_notebook(notebook)
     for params in sets:
         check_parameters(path, params)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _output_folder(out)
     from tqdm.auto import tqdm
 
     rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
