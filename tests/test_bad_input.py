@@ -160,6 +160,11 @@ CASES = {
         {"spec.yaml": "x: 1\n"},
         "is a file",
     ),
+    "store metadata holding a list": (
+        ["analyze", "{tmp}/st"],
+        {"st/metadata.json": "[1, 2]", "st/points/.keep": ""},
+        "metadata.json: holds a list, not a store's metadata",
+    ),
     # 2. bounded work and memory
     "a million leads a week for ten years": (
         ["run", "{tmp}/s.yaml"],
@@ -251,6 +256,7 @@ def test_bad_input_is_one_line_exit_2_no_traceback(cli, tmp_path, case):
     args, files, message = CASES[case]
     for name, content in files.items():
         data = content.encode() if isinstance(content, str) else content
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
     out = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=120)
     assert "Traceback" not in out.stderr

@@ -12,6 +12,8 @@ Seeds travel inside the tasks, so results never depend on which worker ran what.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -190,14 +192,24 @@ class DaskBackend(_FutureBackend[T]):
             if address:
                 self._client = Client(address, timeout="10s")
             else:
-                self._cluster = LocalCluster(
-                    n_workers=workers or os.cpu_count() or 1,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
+                # Worker processes ignore Ctrl-C (they inherit SIGINT ignored while
+                # they start): this process alone handles it, records the interruption
+                # and stops them, so Ctrl-C prints one line rather than a traceback
+                # from every worker.
+                main = threading.current_thread() is threading.main_thread()
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+                try:
+                    self._cluster = LocalCluster(
+                        n_workers=workers or os.cpu_count() or 1,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        silence_logs=logging.CRITICAL,
+                    )
+                finally:
+                    if main:
+                        signal.signal(signal.SIGINT, previous)
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
             raise SimfunnelError(f"cannot reach the Dask scheduler {address!r}: {exc}") from None

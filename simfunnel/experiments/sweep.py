@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from simfunnel.experiments.designs import DesignPoints, build_design, design_siz
 from simfunnel.experiments.replications import backend_context
 from simfunnel.experiments.runner import ModelFunction, PointTask, run_point
 from simfunnel.experiments.spec import SweepSpec, base_scenario, load_spec
-from simfunnel.experiments.store import ResultsStore, check_store_path, now_iso
+from simfunnel.experiments.store import (
+    FORMAT_VERSION,
+    METADATA,
+    ResultsStore,
+    check_store_path,
+    is_disk_full,
+    now_iso,
+)
 from simfunnel.limits import check_runs, check_scenario
 from simfunnel.streams import replication_seed
 from simfunnel.version import __version__
@@ -40,6 +48,9 @@ class SweepSummary:
         Points of this invocation whose run raised (recorded with their error).
     seconds
         Wall time of this invocation.
+    quarantined
+        Points whose stored part was damaged (unreadable, or not the rows and seeds
+        of its point): moved into the store's ``quarantine/`` and recomputed.
     """
 
     path: Path
@@ -48,10 +59,15 @@ class SweepSummary:
     skipped: int
     failed: int
     seconds: float
+    quarantined: tuple[int, ...] = ()
 
     def describe(self) -> str:
         """One line for people."""
         parts = [f"{self.ran} run now"]
+        if self.quarantined:
+            parts.append(
+                f"{len(self.quarantined)} damaged part(s) moved to quarantine/ and recomputed"
+            )
         if self.skipped:
             parts.append(f"{self.skipped} already stored")
         parts.append(f"{self.failed} failed")
@@ -134,85 +150,109 @@ def run_sweep(
             check_scenario(base.with_overrides(overrides), max_leads)
     out = Path(out)
     check_store_path(out)
-    design = build_design(spec)
-    seeds = [replication_seed(spec.seed, r) for r in range(spec.replications)]
+    store = ResultsStore(out)
+    if not resume:
+        store.refuse_if_not_empty()
+    plan = _Plan(
+        spec,
+        build_design(spec),
+        [replication_seed(spec.seed, r) for r in range(spec.replications)],
+        scenario_raw,
+        model,
+        max_leads,
+    )
+    # The backend first: a bad worker count or an unreachable scheduler fails before
+    # the store is created, so the corrected command needs no --resume.
     with backend_context(backend, workers, scheduler) as pool:
-        store = _open_store(out, spec, design, seeds, scenario_raw, model, resume)
-        return _run(
-            store,
-            spec,
-            design,
-            seeds,
-            scenario_raw,
-            model,
-            pool,
-            backend,
-            resume,
-            retry_failed,
-            progress,
-            max_leads,
-        )
+        store.make_dirs()
+        with store.locked():
+            quarantined = _prepare(store, plan, resume)
+            summary = _run(store, plan, pool, backend, resume and retry_failed, progress)
+    return dataclasses.replace(summary, quarantined=tuple(quarantined))
 
 
-def _open_store(
-    out: Path,
-    spec: SweepSpec,
-    design: DesignPoints,
-    seeds: list[int],
-    scenario_raw: dict[str, Any] | None,
-    model: ModelFunction | None,
-    resume: bool,
-) -> ResultsStore:
-    if resume and ResultsStore.exists(out):
-        store = ResultsStore.open(out)
-        stored = store.metadata()
-        if stored.get("spec") != _spec_json(spec):
-            raise StoreError(
-                f"{out}: holds a different sweep spec; resume it with the spec "
-                "it was started with, or choose another --out"
-            )
-        store.remove_temporaries()
-        meta = store.metadata()
-        for entry in meta["invocations"]:
-            if entry.get("status") == "running":  # it never recorded its end: killed
-                entry["status"] = "stopped without finishing"
-        store.write_metadata(meta)
-    else:
-        store = ResultsStore.create(
-            out,
-            {
-                "simfunnel_version": __version__,
-                "spec": _spec_json(spec),
-                "base_scenario": scenario_raw,
-                "design": {
-                    "kind": spec.design.kind,
-                    "points": design.points,
-                    "matrix": None if design.matrix is None else design.matrix.tolist(),
-                },
-                "seeds": {"root": spec.seed, "replications": seeds},
-                "model": None if model is None else getattr(model, "__qualname__", str(model)),
+@dataclass(frozen=True)
+class _Plan:
+    spec: SweepSpec
+    design: DesignPoints
+    seeds: list[int]
+    scenario_raw: dict[str, Any] | None
+    model: ModelFunction | None
+    max_leads: int | None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "simfunnel_version": __version__,
+            "spec": _spec_json(self.spec),
+            "base_scenario": self.scenario_raw,
+            "design": {
+                "kind": self.spec.design.kind,
+                "points": self.design.points,
+                "matrix": None if self.design.matrix is None else self.design.matrix.tolist(),
             },
+            "seeds": {"root": self.spec.seed, "replications": self.seeds},
+            "model": None
+            if self.model is None
+            else getattr(self.model, "__qualname__", str(self.model)),
+        }
+
+
+def _prepare(store: ResultsStore, plan: _Plan, resume: bool) -> list[int]:
+    """Under the lock: start a new store, or check and heal one to resume.
+
+    Returns the points whose damaged parts were moved to ``quarantine/``.
+    """
+    if not ResultsStore.exists(store.path):
+        if not resume:
+            store.initialize(plan.metadata())
+            return []
+        # A store killed between creating points/ and writing its metadata: adopt it
+        # if its parts are this spec's, point for point.
+        store.remove_temporaries()
+        mismatched = store.damaged_parts(plan.seeds, plan.design.points)
+        if mismatched:
+            point, reason = next(iter(mismatched.items()))
+            raise StoreError(
+                f"{store.path}: has no {METADATA} and its parts are not this sweep's "
+                f"(part {point}: {reason}); choose another --out"
+            )
+        store.write_metadata(
+            {"format_version": FORMAT_VERSION, "created": now_iso(), "invocations": []}
+            | plan.metadata()
         )
-    return store
+        return []
+    if not resume:
+        store.refuse_if_not_empty()  # the folder holds a store: refused
+    opened = ResultsStore.open(store.path)  # checks the format version
+    if opened.metadata().get("spec") != _spec_json(plan.spec):
+        raise StoreError(
+            f"{store.path}: holds a different sweep spec; resume it with the spec "
+            "it was started with, or choose another --out"
+        )
+    store.remove_temporaries()
+    meta = store.metadata()
+    for entry in meta["invocations"]:
+        if entry.get("status") == "running":  # it never recorded its end: killed
+            entry["status"] = "stopped without finishing"
+    store.write_metadata(meta)
+    damaged = store.damaged_parts(plan.seeds)
+    if damaged:
+        store.quarantine(list(damaged))
+    return sorted(damaged)
 
 
 def _run(
     store: ResultsStore,
-    spec: SweepSpec,
-    design: DesignPoints,
-    seeds: list[int],
-    scenario_raw: dict[str, Any] | None,
-    model: ModelFunction | None,
+    plan: _Plan,
     pool: Backend[Any],
     backend: str | Backend[Any],
-    resume: bool,
     retry_failed: bool,
     progress: bool,
-    max_leads: int | None,
 ) -> SweepSummary:
+    spec, design, seeds = plan.spec, plan.design, plan.seeds
     done = store.completed_points()
     todo_ids = [i for i in range(len(design.points)) if i not in done]
-    if resume and retry_failed:
+    if retry_failed:
         failed_before = store.failed_points()
         todo_ids = sorted(set(todo_ids) | failed_before)
     else:
@@ -232,14 +272,14 @@ def _run(
             design.points[i],
             tuple(seeds),
             tuple(range(spec.replications)),
-            scenario_raw,
-            model,
-            max_leads,
+            plan.scenario_raw,
+            plan.model,
+            plan.max_leads,
         )
         for i in todo_ids
     )
     ran = failed = 0
-    status = "interrupted"
+    status = "failed"
     try:
         with tqdm(
             total=len(todo_ids),
@@ -268,15 +308,20 @@ def _run(
                         }
                         for r, s in zip(task.replications, task.seeds, strict=True)
                     ]
-                store.write_point(task.point, rows, replace=task.point in failed_before)
+                try:
+                    store.write_point(task.point, rows, replace=task.point in failed_before)
+                except OSError as exc:
+                    status = "failed: disk full" if is_disk_full(exc) else "failed: cannot write"
+                    raise _write_failure(store, task.point, exc) from None
                 ran += 1
                 bar.set_postfix(failed=failed, refresh=False)
                 bar.update(1)
         status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     finally:
-        store.update_invocation(
-            run_id, ended=now_iso(), status=status, points_run=ran, points_failed=failed
-        )
+        _record_end(store, run_id, status, ran, failed)
     return SweepSummary(
         path=store.path,
         points=len(design.points),
@@ -285,3 +330,24 @@ def _run(
         failed=failed,
         seconds=time.perf_counter() - started,
     )
+
+
+def _write_failure(store: ResultsStore, point: int, exc: OSError) -> StoreError:
+    """One line for a point that could not be written; its temporary file is gone."""
+    store.remove_temporaries()
+    safe = len(store.completed_points())
+    what = "disk full" if is_disk_full(exc) else f"cannot write ({exc.strerror or exc})"
+    return StoreError(
+        f"{what} while writing point {point} to {store.path}; the {safe} point(s) "
+        "stored before it are safe; free space and rerun with --resume"
+    )
+
+
+def _record_end(store: ResultsStore, run_id: str, status: str, ran: int, failed: int) -> None:
+    """Record how an invocation ended; best effort when the disk is full."""
+    try:
+        store.update_invocation(
+            run_id, ended=now_iso(), status=status, points_run=ran, points_failed=failed
+        )
+    except OSError:
+        store.remove_temporaries()
