@@ -498,6 +498,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         progress=not args.quiet,
+        max_leads=args.max_leads,
+        max_runs=args.max_runs,
     )
     seed = args.seed if args.seed is not None else load_scenario(args.scenarios[0]).run.seed
     table = result.table(kpis)
@@ -785,15 +787,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         describe_constraints,
         point_means,
         sensitivity,
+        stored_spec,
     )
-    from simfunnel.experiments.spec import SweepSpec
     from simfunnel.experiments.store import ResultsStore
     from simfunnel.formatting import wrap
 
     if args.xlsx:
         _check_xlsx_path(args.xlsx)
     store = ResultsStore.open(args.store)
-    spec = SweepSpec.model_validate(store.metadata()["spec"])
+    spec = stored_spec(store)
     means = point_means(store.load(), spec)
     sens = sensitivity(args.store)
     best = best_points(

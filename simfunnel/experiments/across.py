@@ -24,6 +24,7 @@ from simfunnel.experiments.backends import Backend, Done
 from simfunnel.experiments.comparison import Comparison
 from simfunnel.experiments.replications import ScenarioLike, backend_context, t_interval
 from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.limits import check_limits
 from simfunnel.metrics import higher_is_better
 from simfunnel.parameters import load_scenario
 from simfunnel.streams import replication_seed
@@ -193,6 +194,8 @@ def compare_across(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> AcrossComparison:
     """Compare strategies at every level of one parameter, with common random numbers.
 
@@ -205,6 +208,8 @@ def compare_across(
         (the default: the first scenario's team at half, 1x, 1.5x and 2x).
     n, seed, baseline, overrides, confidence, backend, workers, scheduler, progress
         As for :func:`simfunnel.compare`; ``overrides`` apply at every level.
+    max_leads, max_runs
+        As for :func:`simfunnel.compare`; the runs are counted over every level.
     """
     if len(scenarios) < 2:
         raise SimfunnelError("compare needs at least two scenarios")
@@ -234,9 +239,12 @@ def compare_across(
     if baseline not in labels:
         raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
     root = first.run.seed if seed is None else seed
+    check_limits([sc for group in loaded.values() for sc in group], n, max_leads, max_runs, root)
     seeds = [replication_seed(root, i) for i in range(n)]
     tasks = [
-        PointTask(f"{k}\t{sc.name}", {}, (seeds[i],), (i,), sc.model_dump(mode="json"))
+        PointTask(
+            f"{k}\t{sc.name}", {}, (seeds[i],), (i,), sc.model_dump(mode="json"), None, max_leads
+        )
         for k, level in enumerate(levels)
         for i in range(n)
         for sc in loaded[level]

@@ -10,14 +10,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from scipy import stats
 
-from simfunnel.errors import SpecError
+from simfunnel.errors import SpecError, StoreError
 from simfunnel.experiments.spec import SweepSpec
 from simfunnel.experiments.store import ResultsStore
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq}
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|<|>)\s*(\S+)\s*$")
+
+
+def stored_spec(store: ResultsStore) -> SweepSpec:
+    """The spec a store was written with.
+
+    Raises
+    ------
+    StoreError
+        The metadata's spec is not a valid spec (a damaged store).
+    """
+    try:
+        return SweepSpec.model_validate(store.metadata()["spec"])
+    except ValidationError:
+        raise StoreError(
+            f"{store.path / 'metadata.json'}: its 'spec' is not a valid sweep spec; the "
+            "store is damaged: rerun the sweep into a new --out"
+        ) from None
 
 
 def parameter_columns(results: pd.DataFrame, spec: SweepSpec) -> list[str]:
@@ -55,7 +73,7 @@ def sensitivity(path: str | Path, kpis: list[str] | None = None) -> pd.DataFrame
     """
     store = ResultsStore.open(path)
     meta = store.metadata()
-    spec = SweepSpec.model_validate(meta["spec"])
+    spec = stored_spec(store)
     means = point_means(store.load(), spec)
     return sensitivity_table(means, spec, meta["design"].get("matrix"), kpis)
 

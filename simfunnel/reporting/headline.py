@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,33 @@ from simfunnel.experiments.comparison import Comparison, excludes_zero
 
 #: The KPIs the strategy comparison leads with, and how to speak of them.
 HEADLINE = (("cac", "CAC"), ("burnout_index", "burnout"), ("revenue", "revenue"))
+
+
+#: Why a ratio KPI can be undefined: its denominator.
+UNDEFINED_BECAUSE = {
+    "cac": "no customers",
+    "cpl": "no leads",
+    "conversion_rate": "no leads",
+    "contact_rate": "no leads",
+    "return_on_spend": "no cost",
+    "median_response_hours": "no lead attempted",
+    "p90_response_hours": "no lead attempted",
+    "rep_utilization": "no paid hours",
+    "burnout_index": "no rep employed",
+}
+
+
+def format_kpi(kpi: str, value: Any, spec: str = ",.0f", prefix: str = "") -> str:
+    """A KPI value for a sentence, or why it is undefined.
+
+    ``format_kpi("cac", 1234.5, prefix="$")`` is ``"$1,234"``; an undefined value
+    (NaN, None or infinite, as CAC is without customers) reads ``"undefined (no
+    customers)"``. Every notebook and every sentence of the reporting library
+    formats KPIs through this function, so an undefined KPI never breaks a report.
+    """
+    if value is None or not math.isfinite(float(value)):
+        return f"undefined ({UNDEFINED_BECAUSE.get(kpi, 'no data')})"
+    return f"{prefix}{float(value):{spec}}"
 
 
 def _clean(value: Any) -> Any:
@@ -65,7 +93,7 @@ def conclusion(comparison: Comparison, table: pd.DataFrame | None = None) -> str
     if cac.notna().any():
         best = str(cac.idxmin())
         sentences.append(
-            f"Lowest CAC: {best} (${cac[best]:,.0f} per customer, mean of "
+            f"Lowest CAC: {best} ({format_kpi('cac', cac[best], prefix='$')} per customer, mean of "
             f"{len(comparison.runs) // len(comparison.scenarios)} replications)."
         )
     return " ".join(sentences)
@@ -251,6 +279,21 @@ def scenario_headline(name: str, summary: pd.DataFrame, replications: int) -> di
     }
 
 
+def scenario_sentence(facts: dict[str, Any]) -> str:
+    """The closing line of a scenario report, from :func:`scenario_headline`'s numbers.
+
+    ``**balanced**: CAC $3,514, 120.4 customers, burnout 0.21 (means of 10
+    replications).``; an undefined KPI reads ``undefined (...)``.
+    """
+    summary = facts["summary"]
+    return (
+        f"**{facts['scenario']}**: CAC {format_kpi('cac', summary.get('cac'), prefix='$')}, "
+        f"{format_kpi('customers', summary.get('customers'), '.1f')} customers, burnout "
+        f"{format_kpi('burnout_index', summary.get('burnout_index'), '.2f')} "
+        f"(means of {facts['replications']} replications)."
+    )
+
+
 def sweep_headline(
     spec: dict[str, Any],
     means: pd.DataFrame,
@@ -287,8 +330,11 @@ def sweep_headline(
 
 
 def write_headline(headline: dict[str, Any], path: str | Path) -> Path:
-    """Write headline numbers as JSON (NaN as null)."""
+    """Write headline numbers as JSON (NaN as null), atomically."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(headline, indent=2, default=_clean, allow_nan=False))
+    text = json.dumps(headline, indent=2, default=_clean, allow_nan=False)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, out)  # whole or not at all: never a half-written file
     return out

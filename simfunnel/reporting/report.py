@@ -12,6 +12,7 @@ annotated types, read by papermill's inspection) before anything runs.
 
 from __future__ import annotations
 
+import glob
 import html
 import itertools
 import json
@@ -171,13 +172,20 @@ def run_report(
     ``progress`` shows a bar of cells done out of the total (papermill's; a dict
     passes options to its tqdm bar).
 
+    The notebook runs into a temporary folder inside ``out``; only when every cell
+    has run and the HTML is exported do the files move into place, each replacing
+    its previous version at once. A failed run never leaves a headline JSON, an HTML
+    page or a workbook that could be taken for its result: the previous report's
+    files are renamed ``NAME.previous.*``, and the partial notebook is kept as
+    ``NAME.ipynb``.
+
     Raises
     ------
     ReportError
-        Unknown parameter or wrong type (nothing is run).
+        Unknown parameter or wrong type, or ``out`` cannot be written (nothing is run).
     NotebookFailed
-        A cell raised: its number and error are named, and the partially executed
-        notebook is kept in ``out``.
+        A cell raised: the cell is named by its index in the saved notebook and its
+        first line, with its error.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -187,47 +195,59 @@ def run_report(
     declared = check_parameters(path, params)
     name = _slug(name or path.stem)
     folder = _output_folder(out)
-    executed = folder / f"{name}.ipynb"
-    headline_path = folder / f"{name}.json"
-    if "headline_json" in declared:
-        params["headline_json"] = str(headline_path.resolve())
-    config = _kernel_config()
+    final = {ext: folder / f"{name}.{ext}" for ext in ("ipynb", "html", "json", "xlsx")}
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=folder))
     try:
-        pm.execute_notebook(
-            str(path),
-            str(executed),
-            parameters=params,
-            cwd=str(folder),
-            kernel_name="python3",
-            progress_bar=progress,
-            log_output=False,
-            config=config,
-        )
-    except PapermillExecutionError as exc:
-        raise NotebookFailed(
-            f"{path.stem}: cell {exc.cell_index} (execution {exc.exec_count}) failed: "
-            f"{exc.ename}: {str(exc.evalue).strip().splitlines()[0] if exc.evalue else ''}; "
-            f"the partial notebook is kept at {executed}"
-        ) from None
-    finally:
-        shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
-    page = export_html(executed, folder / f"{name}.html", title=name)
-    headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
-    given = {k: v for k, v in params.items() if k != "headline_json"}
-    workbook = None
-    if headline:
-        from simfunnel.reporting.workbook import headline_sheets, write_workbook
+        executed = staging / f"{name}.ipynb"
+        headline_path = staging / f"{name}.json"
+        if "headline_json" in declared:
+            params["headline_json"] = str(headline_path.resolve())
+        config = _kernel_config()
+        try:
+            pm.execute_notebook(
+                str(path),
+                str(executed),
+                parameters=params,
+                cwd=str(folder),
+                kernel_name="python3",
+                progress_bar=progress,
+                log_output=False,
+                config=config,
+                extra_arguments=_QUIET_KERNEL,
+            )
+        except PapermillExecutionError as exc:
+            _set_aside(final, name)
+            if executed.is_file():
+                os.replace(executed, final["ipynb"])
+            raise NotebookFailed(_failure(path.stem, final["ipynb"], exc)) from None
+        finally:
+            shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
+        export_html(executed, staging / f"{name}.html", title=name)
+        headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
+        given = {k: v for k, v in params.items() if k != "headline_json"}
+        if headline:
+            from simfunnel.reporting.workbook import headline_sheets, write_workbook
 
-        facts = {"report": path.stem, **{f"parameter {k}": v for k, v in given.items()}}
-        workbook = write_workbook(headline_sheets(headline, facts), folder / f"{name}.xlsx")
+            facts = {"report": path.stem, **{f"parameter {k}": v for k, v in given.items()}}
+            write_workbook(headline_sheets(headline, facts), staging / f"{name}.xlsx")
+        for stale in folder.glob(f"{glob.escape(name)}.previous.*"):
+            stale.unlink()  # set aside by an earlier failure: this run supersedes it
+        for ext, target in final.items():
+            produced = staging / target.name
+            if produced.is_file():
+                os.replace(produced, target)
+            elif target.exists():  # this run made none: an old one must not stay
+                os.replace(target, folder / f"{name}.previous.{ext}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return Report(
         name=name,
-        notebook=executed,
-        html=page,
-        headline_json=headline_path,
+        notebook=final["ipynb"],
+        html=final["html"],
+        headline_json=final["json"],
         parameters=given,
         headline=headline,
-        xlsx=workbook,
+        xlsx=final["xlsx"] if final["xlsx"].is_file() else None,
     )
 
 
@@ -244,6 +264,42 @@ def _with_default_baseline(
     if "scenarios" in params and "baseline" not in params and "baseline" in declared:
         params["baseline"] = ""
     return params
+
+
+#: The kernel logs a harmless "KeyboardInterrupt caught in kernel" error when it
+#: is shut down: keep its own log to critical messages (cell errors still show).
+_QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+def _set_aside(final: dict[str, Path], name: str) -> None:
+    """Rename a previous report's files to ``NAME.previous.*``, so none reads as current."""
+    for ext, target in final.items():
+        if target.exists():
+            os.replace(target, target.with_name(f"{name}.previous.{ext}"))
+
+
+def _failure(stem: str, saved: Path, exc: Any) -> str:
+    """One line naming the failed cell as the user finds it in the saved notebook."""
+    import nbformat
+
+    error = str(exc.evalue).strip().splitlines()[0] if exc.evalue else ""
+    where = f"cell {exc.cell_index}"
+    try:
+        nb = nbformat.read(saved, as_version=4)
+    except (OSError, ValueError):
+        nb = None
+    if nb is not None:
+        for index, cell in enumerate(nb.cells):
+            outputs = cell.get("outputs", [])
+            if any(o.get("output_type") == "error" for o in outputs):
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                first = first if len(first) <= 60 else first[:57] + "..."
+                where = f"cell {index} ({first!r})"
+                break
+    return (
+        f"{stem}: {where} failed: {exc.ename}: {error}; the partial notebook is kept "
+        f"at {saved} (cells counted from 0)"
+    )
 
 
 def refresh_notebook(path: str | Path) -> Path:
@@ -409,7 +465,9 @@ def run_batch(
                 rows.append((name, params, None, str(exc)))
             bar.update(1)
     index = folder / "index.html"
-    index.write_text(_index_page(path.stem, rows), encoding="utf-8")
+    partial = folder / ".index.html.partial"
+    partial.write_text(_index_page(path.stem, rows), encoding="utf-8")
+    os.replace(partial, index)
     failures = [r for r in rows if r[2] is None]
     if failures:
         raise NotebookFailed(
