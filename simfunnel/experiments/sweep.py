@@ -278,7 +278,9 @@ def _run(
         )
         for i in todo_ids
     )
-    ran = failed = 0
+    # Points handed to the store, and whether each failed; counted from the files at
+    # the end, so a Ctrl-C between a write and its bookkeeping miscounts nothing.
+    attempted: dict[int, bool] = {}
     status = "failed"
     try:
         with tqdm(
@@ -296,7 +298,6 @@ def _run(
                         for row in outcome.value
                     ]
                 else:
-                    failed += 1
                     rows = [
                         {
                             **base,
@@ -308,19 +309,22 @@ def _run(
                         }
                         for r, s in zip(task.replications, task.seeds, strict=True)
                     ]
+                attempted[task.point] = not isinstance(outcome, Done)
                 try:
                     store.write_point(task.point, rows, replace=task.point in failed_before)
                 except OSError as exc:
                     status = "failed: disk full" if is_disk_full(exc) else "failed: cannot write"
                     raise _write_failure(store, task.point, exc) from None
-                ran += 1
-                bar.set_postfix(failed=failed, refresh=False)
+                bar.set_postfix(failed=sum(attempted.values()), refresh=False)
                 bar.update(1)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
+        stored = store.completed_points()
+        ran = sum(1 for point in attempted if point in stored)
+        failed = sum(1 for point, bad in attempted.items() if bad and point in stored)
         _record_end(store, run_id, status, ran, failed)
     return SweepSummary(
         path=store.path,
