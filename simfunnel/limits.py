@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from simfunnel.errors import LimitError
-from simfunnel.parameters import Scenario, Source
-from simfunnel.streams import check_seed
+
+if TYPE_CHECKING:  # kept light: the command line reads the defaults at start-up
+    from simfunnel.parameters import Scenario, Source
 
 #: Most leads one run may simulate, by default (about 5 GB at the default settings).
 DEFAULT_MAX_LEADS = 5_000_000
@@ -206,6 +208,8 @@ def check_limits(
     LimitError
         A scenario above ``max_leads``, or more than ``max_runs`` runs in all.
     """
+    from simfunnel.streams import check_seed
+
     if seed is not None:
         check_seed(seed)
     for scenario in scenarios:

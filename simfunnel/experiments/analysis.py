@@ -29,8 +29,14 @@ def stored_spec(store: ResultsStore) -> SweepSpec:
     StoreError
         The metadata's spec is not a valid spec (a damaged store).
     """
+    meta = store.metadata()
+    if "spec" not in meta:
+        raise StoreError(
+            f"{store.path / 'metadata.json'}: has no 'spec'; the store is damaged: rerun "
+            "the sweep into a new --out"
+        )
     try:
-        return SweepSpec.model_validate(store.metadata()["spec"])
+        return SweepSpec.model_validate(meta["spec"])
     except ValidationError:
         raise StoreError(
             f"{store.path / 'metadata.json'}: its 'spec' is not a valid sweep spec; the "

@@ -324,7 +324,7 @@ class ResultsStore:
                 f"{path}: holds a {type(data).__name__}, not a store's metadata; "
                 "the store is damaged: rerun the sweep into a new --out"
             )
-        missing = [k for k in ("format_version", "spec", "invocations") if k not in data]
+        missing = [k for k in ("format_version", "invocations") if k not in data]
         if "format_version" in data and data["format_version"] != FORMAT_VERSION:
             missing = []  # open() names the version mismatch
         if missing or not isinstance(data.get("invocations", []), list):
