@@ -108,6 +108,13 @@ def _json_kpis(kpis: dict[str, float]) -> dict[str, float | int | None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from simfunnel.limits import check_scenario
+    from simfunnel.parameters import load_scenario
+
+    overrides = _overrides(args.set)
+    scenario = load_scenario(args.scenario, overrides)
+    check_scenario(scenario, args.max_leads)  # before numpy, scipy and pandas load
+
     from simfunnel.formatting import (
         Column,
         format_number,
@@ -117,11 +124,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         wrap,
     )
     from simfunnel.metrics import KPI_DOCS
-    from simfunnel.parameters import load_scenario
     from simfunnel.simulation import simulate
 
-    overrides = _overrides(args.set)
-    scenario = load_scenario(args.scenario, overrides)
     result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
     if args.json:
         payload = {
