@@ -296,3 +296,18 @@ def test_localcluster_listens_on_loopback_only():
             if c.status == psutil.CONN_LISTEN
         ]
     assert listening and set(listening) <= {"127.0.0.1", "::1"}
+
+
+def test_placing_a_part_never_replaces_one_and_a_held_lock_excludes_writers(store):
+    first, second = ResultsStore(store), ResultsStore(store)
+    part = store / "points" / "part-000000.parquet"
+    original = part.read_bytes()
+    with first.locked():
+        with pytest.raises(store_module.StoreLockedError, match=f"pid {os.getpid()}"):
+            second.write_point(0, [{"point": 0}], replace=True)
+        # even past the existence check, the hard link refuses to replace the part
+        with pytest.raises(FileExistsError):
+            store_module._write_atomic(part, b"other", replace=False)
+    assert part.read_bytes() == original
+    assert not list(store.rglob("*.tmp"))
+    assert (store / "lock").read_text() == ""
