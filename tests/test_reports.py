@@ -228,15 +228,21 @@ def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert re.search(
-        r"volume_vs_quality: cell \d+ \(execution \d+\) failed: ScenarioError", lines[0]
-    )
+    named = r"volume_vs_quality: cell (\d+) \('([^']*)'\) failed: ScenarioError"
+    match = re.search(named, lines[0])
+    assert match, lines[0]
     assert "no_such_scenario" in lines[0] and "partial notebook is kept" in lines[0]
     partial = nbformat.read(tmp_path / "volume_vs_quality.ipynb", as_version=4)
     errors = [
         o for c in partial.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
     ]
     assert errors and errors[0]["ename"] == "ScenarioError"
+    # the named cell is the one that failed, by its index and first line in the saved file
+    failed = partial.cells[int(match.group(1))]
+    assert failed.source.startswith(match.group(2).removesuffix("..."))
+    assert any(o.get("output_type") == "error" for o in failed.outputs)
+    assert not (tmp_path / "volume_vs_quality.json").exists()
+    assert not (tmp_path / "volume_vs_quality.html").exists()
 
 
 def test_batch_of_parameter_sets_with_an_index(tmp_path):
