@@ -37,24 +37,25 @@ print(json.dumps({"measured": (after - before) * 1024, "estimated": work.bytes,
 BASE = {
     "name": "bench",
     "run": {"horizon_days": 70, "warmup_days": 7},
-    "team": {"reps": 10000},
+    "team": {"reps": 200},
     "sources": [{"name": "web", "leads_per_week": 1, "cost_per_lead_usd": 10}],
 }
 CASES = [
-    ("50k leads/week, defaults", {"sources.0.leads_per_week": 50_000}),
-    ("100k leads/week, defaults", {"sources.0.leads_per_week": 100_000}),
+    ("20k leads/week, defaults", {"sources.0.leads_per_week": 20_000}),
+    ("40k leads/week, defaults", {"sources.0.leads_per_week": 40_000}),
+    ("100 leads/week, 5,000 reps", {"sources.0.leads_per_week": 100, "team.reps": 5_000}),
     (
-        "100k leads/week, 1 attempt, no nurture",
+        "40k leads/week, 1 attempt, no nurture",
         {
-            "sources.0.leads_per_week": 100_000,
+            "sources.0.leads_per_week": 40_000,
             "team.max_attempts": 1,
             "process.nurture.enabled": False,
         },
     ),
     (
-        "5k leads/week, a one-day burst x100",
+        "2k leads/week, a one-day burst x100",
         {
-            "sources.0.leads_per_week": 5_000,
+            "sources.0.leads_per_week": 2_000,
             "sources.0.bursts": [{"start": "2026-01-10", "end": "2026-01-10", "multiplier": 100}],
         },
     ),

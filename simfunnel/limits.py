@@ -35,6 +35,10 @@ BYTES_PER_LEAD = 500
 BYTES_PER_LEAD_PER_ATTEMPT = 40
 #: Peak memory per candidate arrival of the thinning envelope (drawn, sorted, thinned).
 BYTES_PER_CANDIDATE = 48
+#: Peak memory per rep and simulated day (the team's daily state and records).
+BYTES_PER_REP_DAY = 1300
+#: Fixed peak memory of a run whatever its size (KPI tables and the like).
+BYTES_PER_RUN = 80e6
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,15 @@ class Workload:
         Estimated peak memory of the run.
     bytes_per_lead
         Of which each lead takes this much (without its candidate arrivals).
+    rep_days
+        Reps times simulated days (the team's share of the memory).
     """
 
     leads: float
     candidates: float
     bytes: float
     bytes_per_lead: float
+    rep_days: float = 0.0
 
 
 def _day_multipliers(source: Source, scenario: Scenario) -> float:
@@ -103,8 +110,14 @@ def scenario_workload(scenario: Scenario) -> Workload:
     cycles = 2 if scenario.process.nurture.enabled else 1
     attempts = scenario.team.max_attempts * cycles
     per_lead = BYTES_PER_LEAD + BYTES_PER_LEAD_PER_ATTEMPT * attempts
-    total = leads * per_lead + candidates * BYTES_PER_CANDIDATE
-    return Workload(leads, candidates, total, per_lead)
+    rep_days = scenario.team.reps * horizon_days
+    total = (
+        BYTES_PER_RUN
+        + leads * per_lead
+        + candidates * BYTES_PER_CANDIDATE
+        + rep_days * BYTES_PER_REP_DAY
+    )
+    return Workload(leads, candidates, total, per_lead, rep_days)
 
 
 def _count(n: float) -> str:
@@ -128,9 +141,9 @@ def _size(nbytes: float) -> str:
 def check_scenario(scenario: Scenario, max_leads: int | None = None) -> Workload:
     """Refuse a scenario whose run would exceed the lead limit, before allocating.
 
-    The limit is on memory: ``max_leads`` leads' worth at this scenario's settings,
-    so a burst or profile peak whose candidate arrivals would take more memory than
-    that is refused too.
+    The limit is on memory too: ``max_leads`` leads' worth at this scenario's
+    settings, so a burst or profile peak whose candidate arrivals, or a team whose
+    reps times days, would take more memory than that is refused as well.
 
     Parameters
     ----------
@@ -148,7 +161,7 @@ def check_scenario(scenario: Scenario, max_leads: int | None = None) -> Workload
     if limit < 1:
         raise LimitError(f"max_leads: must be >= 1, got {limit}")
     work = scenario_workload(scenario)
-    budget = limit * (work.bytes_per_lead + BYTES_PER_CANDIDATE)
+    budget = BYTES_PER_RUN + limit * (work.bytes_per_lead + BYTES_PER_CANDIDATE)
     if work.leads > limit:
         raise LimitError(
             f"this scenario would simulate about {_count(work.leads)} leads (about "
@@ -156,11 +169,19 @@ def check_scenario(scenario: Scenario, max_leads: int | None = None) -> Workload
             "horizon, or raise --max-leads"
         )
     if work.bytes > budget:
+        if work.rep_days * BYTES_PER_REP_DAY > work.candidates * BYTES_PER_CANDIDATE:
+            cause = f"{_count(work.rep_days)} rep-days (reps times days)"
+            remedy = "lower the team size or the horizon"
+        else:
+            cause = (
+                f"{_count(work.candidates)} candidate arrivals for its peak rate (bursts "
+                "times day and hour profile peaks)"
+            )
+            remedy = "lower the burst multipliers or flatten the profiles"
         raise LimitError(
-            f"this scenario would draw about {_count(work.candidates)} candidate arrivals "
-            f"for its peak rate (bursts times day and hour profile peaks; about "
-            f"{_size(work.bytes)}), the memory of more than {_count(limit)} leads, the "
-            "limit; lower the burst multipliers or flatten the profiles, or raise --max-leads"
+            f"this scenario would need about {_size(work.bytes)} for {_count(work.leads)} "
+            f"leads and {cause}, the memory of more than {_count(limit)} leads, the "
+            f"limit; {remedy}, or raise --max-leads"
         )
     return work
 
