@@ -48,7 +48,7 @@ def tiny(tmp_path):
 
 
 def report(tiny, out, x):
-    return run_cli("report", str(tiny), "--out", str(out), "-p", "x", str(x))
+    return run_cli("report", str(tiny), "--out", str(out), "-p", "x", str(x), "--quiet")
 
 
 def test_a_failed_report_cannot_be_taken_for_the_previous_success(tiny, tmp_path):
@@ -57,7 +57,8 @@ def test_a_failed_report_cannot_be_taken_for_the_previous_success(tiny, tmp_path
     assert ok.returncode == 0, ok.stderr
     assert ok.stderr.strip() == ""  # no "[IPKernelApp] ERROR | KeyboardInterrupt caught"
     assert json.loads((out / "tiny.json").read_text()) == {"summary": {"x": 2}}
-    assert sorted(p.name for p in out.iterdir()) == ["tiny.html", "tiny.ipynb", "tiny.json"]
+    current = ["tiny.html", "tiny.ipynb", "tiny.json", "tiny.xlsx"]
+    assert sorted(p.name for p in out.iterdir()) == current
 
     failed = report(tiny, out, 0)
     assert failed.returncode == 1
@@ -80,12 +81,13 @@ def test_a_failed_report_cannot_be_taken_for_the_previous_success(tiny, tmp_path
         "tiny.previous.html",
         "tiny.previous.ipynb",
         "tiny.previous.json",
+        "tiny.previous.xlsx",
     ]
     assert json.loads((out / "tiny.previous.json").read_text()) == {"summary": {"x": 2}}
 
     again = report(tiny, out, 4)
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["tiny.html", "tiny.ipynb", "tiny.json"]
+    assert sorted(p.name for p in out.iterdir()) == current
     assert json.loads((out / "tiny.json").read_text()) == {"summary": {"x": 4}}
 
 
