@@ -78,7 +78,9 @@ class Records:
         ``routed_to_nurture`` (sent to nurture on arrival, before any attempt),
         ``first_attempt_contact`` (reached on the first attempt of its first
         cycle), ``contact_attempt`` (attempt number of first contact, 0 if
-        never), ``readiness`` (code into :data:`READINESS`), ``fit``, ``score``.
+        never), ``contact_hours`` (when first reached, NaN if never),
+        ``qualified_hours`` (when qualified, NaN if never; an opportunity opens
+        then), ``readiness`` (code into :data:`READINESS`), ``fit``, ``score``.
     rep_days
         One entry per rep per day employed: ``day``, ``rep``, ``hours_paid``,
         ``hours_selling`` (paid hours available for leads), ``hours_busy``,
@@ -260,6 +262,8 @@ class FunnelModel:
         self._attempts = [0] * n
         self._qd = [1.0] * n
         self._contact_at = [0] * n
+        self._contact_h: list[float] = [math.nan] * n
+        self._qualified_h: list[float] = [math.nan] * n
         self._stage = [0] * n
         self._status = [_WAITING] * n
         self._first: list[float] = [math.nan] * n
@@ -532,6 +536,7 @@ class FunnelModel:
             self._fruit_today[rep] += 1
         elif not self._contact_at[i]:
             self._contact_at[i] = a + 1
+            self._contact_h[i] = now
             if self._stage[i] < 1:
                 self._stage[i] = 1
         if self._check_budget:
@@ -602,6 +607,7 @@ class FunnelModel:
         and the calendar window counts the deal only from its close date.
         """
         self._stage[i] = 2
+        self._qualified_h[i] = now
         s = self._src[i]
         if self._u_opportunity[i] >= self._p_opp[s]:
             self._status[i] = _LOST
@@ -867,6 +873,8 @@ class FunnelModel:
             "nurtured": self._nurtured,
             "routed_to_nurture": self._routed,
             "contact_attempt": np.asarray(self._contact_at, dtype=np.int16),
+            "contact_hours": np.asarray(self._contact_h),
+            "qualified_hours": np.asarray(self._qualified_h),
             "readiness": d["readiness"],
             "fit": d["fit"],
             "score": d["score"],

@@ -145,6 +145,15 @@ def test_invariants(raw):
     assert (leads["furthest_stage"][won] == 4).all()
     assert (leads["close_hours"][won] <= horizon + 1e-9).all()
     assert (leads["cohort_stage"] >= leads["furthest_stage"]).all()
+    # stage dates run in order: arrival, first contact, qualification, close
+    reached = leads["contact_attempt"] > 0
+    assert np.isfinite(leads["contact_hours"]).tolist() == reached.tolist()
+    assert (leads["contact_hours"][reached] >= leads["arrival_hours"][reached] - 1e-9).all()
+    qualified = leads["cohort_stage"] >= 2
+    assert np.isfinite(leads["qualified_hours"]).tolist() == qualified.tolist()
+    assert (leads["qualified_hours"][qualified] >= leads["contact_hours"][qualified]).all()
+    opportunity = np.isfinite(leads["close_hours"])
+    assert (leads["close_hours"][opportunity] >= leads["qualified_hours"][opportunity]).all()
     # a lead sent straight to nurture never counts in the response times
     assert not (leads["routed_to_nurture"] & ~leads["nurtured"]).any()
     # utilisation of selling hours is at most 1 by construction, every rep and every day
@@ -154,7 +163,7 @@ def test_invariants(raw):
     assert (days["hours_busy"] <= 24 + 1e-6).all()
     if team.shift_start_hour + team.shift_hours <= 24:
         assert (days["hours_busy"] <= days["hours_selling"] + 1e-6).all()
-        assert 0 <= k["rep_utilization"] <= 1 or math.isnan(k["rep_utilization"])
+        assert 0 <= k["rep_utilization"] <= 1 + 1e-9 or math.isnan(k["rep_utilization"])
     # never-attempted leads are stale, unworked, nurtured or lost by a leak only
     never = leads["attempts"] == 0
     assert np.isin(
