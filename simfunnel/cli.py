@@ -159,10 +159,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from simfunnel.parameters import read_scenario_dict, scenario_from_dict
+    from simfunnel.parameters import load_scenario
 
-    raw = read_scenario_dict(args.file)
-    scenario = scenario_from_dict(raw)
+    scenario = load_scenario(args.file)
     print(
         f"{args.file}: valid scenario {scenario.name!r} with "
         f"{len(scenario.sources)} source(s) and {scenario.team.reps} reps"

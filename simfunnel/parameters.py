@@ -9,12 +9,14 @@ Time inside the model is measured in hours from midnight of ``run.start_date``.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import math
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -628,7 +630,8 @@ def _describe(err: Any, root: str = "scenario") -> str:
         bound = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
         return f"{path}: must be {limits[kind].format(**bound)}, got {shown}"
     if kind == "extra_forbidden":
-        return f"{path}: unknown field (check the spelling), got {shown}"
+        hint = did_you_mean(str(err["loc"][-1]), _fields_at(err.get("loc", ())))
+        return f"{path}: unknown field ({hint or 'check the spelling'}), got {shown}"
     if kind == "missing":
         return f"{path}: required field is missing"
     if kind == "value_error":
@@ -638,6 +641,33 @@ def _describe(err: Any, root: str = "scenario") -> str:
         return f"{path}: must be one of {ctx.get('expected', '')}, got {shown}"
     message = str(err.get("msg", "invalid")).replace("Input should be", "must be")
     return f"{path}: {message[0].lower() + message[1:]}, got {shown}"
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """``"did you mean 'x'?"`` for the closest of ``choices``, or "" when none is close."""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _fields_at(loc: Any) -> list[str]:
+    """The field names allowed where a pydantic error's location ends."""
+    model: type[BaseModel] | None = Scenario
+    for part in tuple(loc)[:-1]:
+        if isinstance(part, int) or part in _UNION_MEMBERS or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def scenario_from_dict(data: dict[str, Any]) -> Scenario:
@@ -684,9 +714,11 @@ def read_scenario_dict(name_or_path: str | Path) -> dict[str, Any]:
     else:
         entry = _bundled_dir() / f"{name_or_path}.yaml"
         if not entry.is_file():
-            names = ", ".join(bundled_scenarios())
+            bundled = bundled_scenarios()
             where = f"{str(name_or_path)!r} is neither a file nor a bundled scenario"
-            raise ScenarioError([f"scenario: {where} ({names})"])
+            hint = did_you_mean(str(name_or_path), bundled)
+            hint = f"; {hint}" if hint else ""
+            raise ScenarioError([f"scenario: {where} ({', '.join(bundled)}){hint}"])
         text = entry.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else parse_yaml(text)
@@ -717,19 +749,28 @@ def load_scenario(
     ScenarioError
         With one line per invalid field.
     """
+    file = None
     if isinstance(name_or_path, Scenario):
         raw = name_or_path.model_dump(mode="json")
     elif isinstance(name_or_path, dict):
         raw = dict(name_or_path)
     else:
         raw = read_scenario_dict(name_or_path)
+        if Path(name_or_path).is_file():
+            file = Path(name_or_path).name
     if overrides:
         # B0 is the budget the file wrote, whatever an override then does to the budget.
         sources = raw.get("sources")
         if isinstance(sources, list):
             raw = {**raw, "sources": [fix_reference_budget(src) for src in sources]}
         raw = apply_overrides(raw, overrides)
-    return scenario_from_dict(raw)
+    try:
+        return scenario_from_dict(raw)
+    except ScenarioError as exc:
+        if file is None:
+            raise
+        # A user's file is named, so that of two files compared the wrong one is clear.
+        raise ScenarioError([f"{file}: {p}" for p in exc.problems]) from None
 
 
 def fix_reference_budget(source: Any) -> Any:
@@ -806,13 +847,18 @@ def _set_path(node: Any, parts: list[str], value: Any) -> None:
         if _field_is_model(node, head):
             node[head] = {}
         else:
-            raise KeyError(f"unknown path at {head!r}")
+            hint = did_you_mean(head, [*node, *_SECTIONS])
+            raise KeyError(f"unknown path at {head!r}" + (f" ({hint})" if hint else ""))
     _set_path(node[head], rest, value)
 
 
 def _field_is_model(node: dict[str, Any], key: str) -> bool:
     # Sections such as "process" may be absent from a file and still valid targets.
-    return key in {
+    return key in _SECTIONS
+
+
+_SECTIONS = frozenset(
+    {
         "run",
         "team",
         "process",
@@ -826,6 +872,7 @@ def _field_is_model(node: dict[str, Any], key: str) -> bool:
         "fit",
         "deal_size",
     }
+)
 
 
 def _list_index(node: list[Any], head: str) -> int:
@@ -835,7 +882,9 @@ def _list_index(node: list[Any], head: str) -> int:
     if head.lstrip("-").isdigit() and -len(node) <= int(head) < len(node):
         return int(head)
     names = [str(item.get("name")) for item in node if isinstance(item, dict)]
-    raise KeyError(f"no item named {head!r} (have: {', '.join(names)})")
+    hint = did_you_mean(head, names)
+    hint = f"; {hint}" if hint else ""
+    raise KeyError(f"no item named {head!r} (have: {', '.join(names)}){hint}")
 
 
 def weekday_index(day: str) -> int:

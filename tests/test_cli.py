@@ -89,7 +89,15 @@ def test_list_and_validate(cli, tmp_path):
     "args, message",
     [
         (["run", "volume_heavy", "--set", "team.reps=0"], "team.reps: must be >= 1, got 0"),
-        (["run", "volume_heavy", "--set", "team.repz=3"], "team.repz: unknown field"),
+        (
+            ["run", "volume_heavy", "--set", "team.repz=3"],
+            "team.repz: unknown field (did you mean 'reps'?)",
+        ),
+        (
+            ["run", "volume_heavy", "--set", "proces.decay.enabled=false"],
+            "unknown path at 'proces' (did you mean 'process'?)",
+        ),
+        (["run", "volume_heavvy"], "did you mean 'volume_heavy'?"),
         (
             ["run", "volume_heavy", "--set", "sources.paid_social.cost_per_lead_usd=-5"],
             "sources[0].cost_per_lead_usd: must be > 0, got -5",
@@ -130,6 +138,8 @@ def test_validate_reports_every_bad_field_one_line_each(cli, tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 3
+    # each line names the file, so that of two files compared the wrong one is clear
+    assert all(x.startswith("simfunnel: error: bad.yaml: ") for x in lines), lines
     assert any("sources[0].leads_per_week: must be >= 0, got -1" in x for x in lines)
     assert any("sources[0].cost_per_lead_usd: must be > 0, got 0" in x for x in lines)
     assert any("team.selling_share: must be <= 1, got 2" in x for x in lines)

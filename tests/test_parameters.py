@@ -68,7 +68,7 @@ def test_unknown_keys_are_rejected_not_defaulted():
     raw["team"]["rep"] = 3
     with pytest.raises(simfunnel.ScenarioError) as err:
         simfunnel.load_scenario(raw)
-    assert err.value.problems == ["team.rep: unknown field (check the spelling), got 3"]
+    assert err.value.problems == ["team.rep: unknown field (did you mean 'reps'?), got 3"]
 
 
 def test_messages_name_path_value_and_range():
