@@ -17,13 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from simfunnel.errors import SimfunnelError
-from simfunnel.experiments.backends import Backend, Done
-from simfunnel.experiments.comparison import Comparison
-from simfunnel.experiments.replications import ScenarioLike, backend_context, t_interval
-from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.experiments.backends import Backend
+from simfunnel.experiments.comparison import (
+    Comparison,
+    check_baseline,
+    check_strategies,
+    run_paired,
+    tidy_runs,
+)
+from simfunnel.experiments.replications import ScenarioLike, t_interval
+from simfunnel.experiments.runner import PointTask
 from simfunnel.limits import check_limits
 from simfunnel.metrics import higher_is_better
 from simfunnel.parameters import load_scenario
@@ -211,10 +216,7 @@ def compare_across(
     max_leads, max_runs
         As for :func:`simfunnel.compare`; the runs are counted over every level.
     """
-    if len(scenarios) < 2:
-        raise SimfunnelError("compare needs at least two scenarios")
-    if n < 2:
-        raise SimfunnelError(f"n: need at least 2 replications for an interval, got {n}")
+    check_strategies(len(scenarios), n)
     first = load_scenario(scenarios[0], overrides)
     if vary is None:
         reps = first.team.reps
@@ -232,12 +234,7 @@ def compare_across(
         for level in levels
     }
     labels = [s.name for s in loaded[levels[0]]]
-    repeated = sorted({x for x in labels if labels.count(x) > 1})
-    if repeated:
-        raise SimfunnelError(f"scenario names must differ, repeated: {', '.join(repeated)}")
-    baseline = baseline or labels[0]
-    if baseline not in labels:
-        raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
+    baseline = check_baseline(labels, baseline)
     root = first.run.seed if seed is None else seed
     check_limits([sc for group in loaded.values() for sc in group], n, max_leads, max_runs, root)
     seeds = [replication_seed(root, i) for i in range(n)]
@@ -249,25 +246,18 @@ def compare_across(
         for i in range(n)
         for sc in loaded[level]
     ]
+
+    def describe(point: str) -> str:
+        k_text, name = point.split("\t", 1)
+        return f"{name} at {parameter} = {levels[int(k_text)]},"
+
     rows: dict[int, list[dict[str, Any]]] = {k: [] for k in range(len(levels))}
-    with (
-        backend_context(backend, workers, scheduler) as pool,
-        tqdm(total=len(tasks), disable=not progress, desc="compare", unit="run") as bar,
-    ):
-        for task, outcome in pool.map(run_point, tasks):
-            k_text, name = task.point.split("\t", 1)
-            if not isinstance(outcome, Done):
-                raise SimfunnelError(
-                    f"{name} at {parameter} = {levels[int(k_text)]}, replication "
-                    f"{task.replications[0]} failed: {outcome.error}"
-                )
-            rows[int(k_text)].extend({"scenario": name, **row} for row in outcome.value)
-            bar.update(1)
+    for task, done in run_paired(tasks, backend, workers, scheduler, progress, describe):
+        k_text, name = task.point.split("\t", 1)
+        rows[int(k_text)].extend({"scenario": name, **row} for row in done)
     comparisons = {
         level: Comparison(
-            runs=pd.DataFrame(rows[k])
-            .sort_values(["scenario", "replication"])
-            .reset_index(drop=True),
+            runs=tidy_runs(rows[k]),
             baseline=baseline,
             confidence=confidence,
             order=tuple(labels),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,18 +284,10 @@ def compare(
     backend, workers, scheduler, progress, max_leads, max_runs
         As for :func:`simfunnel.replicate`.
     """
-    if len(scenarios) < 2:
-        raise SimfunnelError("compare needs at least two scenarios")
-    if n < 2:
-        raise SimfunnelError(f"n: need at least 2 replications for an interval, got {n}")
+    check_strategies(len(scenarios), n)
     loaded = [load_scenario(s, overrides) for s in scenarios]
     labels = [s.name for s in loaded]
-    repeated = sorted({x for x in labels if labels.count(x) > 1})
-    if repeated:
-        raise SimfunnelError(f"scenario names must differ, repeated: {', '.join(repeated)}")
-    baseline = baseline or labels[0]
-    if baseline not in labels:
-        raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
+    baseline = check_baseline(labels, baseline)
     root = loaded[0].run.seed if seed is None else seed
     check_limits(loaded, n, max_leads, max_runs, root)
     seeds = [replication_seed(root, i) for i in range(n)]
@@ -304,6 +297,45 @@ def compare(
         for sc in loaded
     ]
     rows: list[dict[str, Any]] = []
+    for task, done in run_paired(tasks, backend, workers, scheduler, progress, str):
+        rows.extend({"scenario": task.point, **row} for row in done)
+    return Comparison(
+        runs=tidy_runs(rows), baseline=baseline, confidence=confidence, order=tuple(labels)
+    )
+
+
+def check_strategies(count: int, n: int) -> None:
+    """Two or more strategies, and enough replications for an interval."""
+    if count < 2:
+        raise SimfunnelError("compare needs at least two scenarios")
+    if n < 2:
+        raise SimfunnelError(f"n: need at least 2 replications for an interval, got {n}")
+
+
+def check_baseline(labels: list[str], baseline: str | None) -> str:
+    """The baseline's name (default: the first strategy), once names are known unique."""
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise SimfunnelError(f"scenario names must differ, repeated: {', '.join(repeated)}")
+    baseline = baseline or labels[0]
+    if baseline not in labels:
+        raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")
+    return baseline
+
+
+def run_paired(
+    tasks: list[PointTask],
+    backend: str | Backend[Any],
+    workers: int | None,
+    scheduler: str | None,
+    progress: bool,
+    describe: Callable[[str], str],
+) -> Iterator[tuple[PointTask, list[dict[str, Any]]]]:
+    """Each task with its rows, as the backend finishes them, under one progress bar.
+
+    A failed run stops the comparison: an interval with a replication missing from
+    one side would no longer be paired. ``describe`` turns a task's point into words.
+    """
     with (
         backend_context(backend, workers, scheduler) as pool,
         tqdm(total=len(tasks), disable=not progress, desc="compare", unit="run") as bar,
@@ -311,9 +343,13 @@ def compare(
         for task, outcome in pool.map(run_point, tasks):
             if not isinstance(outcome, Done):
                 raise SimfunnelError(
-                    f"{task.point} replication {task.replications[0]} failed: {outcome.error}"
+                    f"{describe(task.point)} replication {task.replications[0]} failed: "
+                    f"{outcome.error}"
                 )
-            rows.extend({"scenario": task.point, **row} for row in outcome.value)
+            yield task, outcome.value
             bar.update(1)
-    runs = pd.DataFrame(rows).sort_values(["scenario", "replication"]).reset_index(drop=True)
-    return Comparison(runs=runs, baseline=baseline, confidence=confidence, order=tuple(labels))
+
+
+def tidy_runs(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per scenario and replication, in that order."""
+    return pd.DataFrame(rows).sort_values(["scenario", "replication"]).reset_index(drop=True)
