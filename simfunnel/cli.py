@@ -114,6 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     scenario = load_scenario(args.scenario, overrides)
     check_scenario(scenario, args.max_leads)  # before numpy, scipy and pandas load
+    if args.export_crm is not None:
+        _check_export_path(args.export_crm)
 
     from simfunnel.formatting import (
         Column,
@@ -127,6 +129,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simfunnel.simulation import simulate
 
     result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
+    if args.export_crm is not None:
+        from simfunnel.calibration.crm import write_crm
+
+        crm = result.to_crm()
+        write_crm(crm, args.export_crm)
+        print(f"CRM export: {args.export_crm} ({len(crm):,} leads)", file=sys.stderr)
     if args.json:
         payload = {
             "scenario": scenario.name,
@@ -156,6 +164,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ]
     print(render_table(columns, rows))
     return 0
+
+
+def _check_export_path(path: str) -> None:
+    """Refuse an export file of unknown type, or in a missing folder, before running."""
+    from pathlib import Path
+
+    target = Path(path)
+    suffixes = (".csv", ".xlsx", ".parquet")  # simfunnel.calibration.crm.EXPORT_SUFFIXES
+    if target.suffix.lower() not in suffixes:
+        raise SimfunnelError(
+            f"--export-crm {path}: unknown file type {target.suffix or '(none)'!r}; "
+            f"use one of {', '.join(suffixes)}"
+        )
+    if not target.parent.is_dir():
+        raise SimfunnelError(f"--export-crm {path}: no such folder {str(target.parent)!r}")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -209,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a field, e.g. team.reps=12 (repeatable)",
     )
     run.add_argument("--json", action="store_true", help="print the KPIs as JSON")
+    run.add_argument(
+        "--export-crm",
+        metavar="FILE",
+        default=None,
+        help="also write the simulated leads as a CRM export (.csv, .xlsx or .parquet)",
+    )
     _add_limit_options(run, runs=False)
     run.set_defaults(func=_cmd_run)
 
