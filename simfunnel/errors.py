@@ -39,3 +39,7 @@ class ReportError(SimfunnelError):
 
 class LimitError(SimfunnelError):
     """A run or an experiment would exceed a work or memory limit (see simfunnel.limits)."""
+
+
+class CalibrationError(SimfunnelError, ValueError):
+    """CRM data cannot be calibrated as given: the message names the file, column and rows."""

@@ -1,0 +1,139 @@
+"""Reading CRM exports: presets, the native header, mappings, encodings and dates."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.mapping import mapping_from_dict
+from simfunnel.calibration.read import lead_frame, read_table
+from simfunnel.errors import CalibrationError
+
+SAMPLES = Path(str(resources.files("simfunnel") / "calibration" / "samples"))
+
+
+@pytest.fixture(scope="module")
+def hubspot() -> tuple[pd.DataFrame, list[str]]:
+    frame, report = lead_frame(read_table(SAMPLES / "hubspot_contacts.csv"))
+    return frame, report.lines()
+
+
+@pytest.fixture(scope="module")
+def salesforce() -> tuple[pd.DataFrame, list[str]]:
+    frame, report = lead_frame(
+        read_table(SAMPLES / "salesforce_leads.csv"),
+        read_table(SAMPLES / "salesforce_opportunities.csv", "deals"),
+    )
+    return frame, report.lines()
+
+
+def test_hubspot_sample_is_detected_and_parsed(hubspot: tuple[pd.DataFrame, list[str]]) -> None:
+    frame, lines = hubspot
+    raw = pd.read_csv(SAMPLES / "hubspot_contacts.csv", dtype=str)
+    assert "mapping: hubspot" in lines
+    assert len(frame) == len(raw)
+    assert set(frame["source"]) == set(raw["Original Source"])
+    customers = raw["Became a Customer Date"].notna().sum()
+    assert (frame["status"] == "won").sum() == customers
+    assert frame["created_at"].min() == pd.Timestamp(raw["Create Date"].min())
+    assert frame["amount"].notna().sum() == raw["Recent Deal Amount"].notna().sum()
+    assert "created_at" not in frame.attrs["date_only"]  # HubSpot dates carry a time
+
+
+def test_salesforce_sample_joins_opportunities(salesforce: tuple[pd.DataFrame, list[str]]) -> None:
+    frame, lines = salesforce
+    leads = pd.read_csv(SAMPLES / "salesforce_leads.csv", dtype=str)
+    opps = pd.read_csv(SAMPLES / "salesforce_opportunities.csv", dtype=str)
+    assert "mapping: salesforce" in lines
+    assert frame["opportunity"].sum() == leads["Converted Opportunity ID"].notna().sum()
+    assert (frame["status"] == "won").sum() == (opps["Stage"] == "Closed Won").sum()
+    won_amounts = opps.loc[opps["Stage"] == "Closed Won", "Amount"].astype(float).sum()
+    assert frame["amount"].sum() == pytest.approx(won_amounts)
+    # M/D/YYYY report dates, date only: no hour-of-day profile from them
+    assert "created_at" in frame.attrs["date_only"]
+    rates = observed_rates(frame)
+    assert set(rates["stage"]) >= {"qualified", "opportunity", "won"}
+
+
+def test_native_header_needs_no_mapping(tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        {
+            "lead_id": ["1", "2", "3"],
+            "source": ["web", "web", "referral"],
+            "created_at": ["2026-01-05T09:00:00", "2026-01-06T10:30:00", "2026-01-07T11:00:00"],
+            "first_response_at": ["2026-01-05T09:20:00", "", "2026-01-07T11:05:00"],
+            "attempts": ["2", "6", "1"],
+            "contacted_at": ["2026-01-05T09:20:00", "", "2026-01-07T11:05:00"],
+            "qualified_at": ["", "", "2026-01-07T11:05:00"],
+            "opportunity_at": ["", "", "2026-01-20T12:00:00"],
+            "won_at": ["", "", "2026-02-20T12:00:00"],
+            "lost_at": ["2026-01-05T09:20:00", "2026-01-12T10:00:00", ""],
+            "status": ["lost", "lost", "won"],
+            "amount": ["", "", "12000"],
+            "owner": ["rep_1", "rep_2", "rep_1"],
+            "score": ["0.2", "0.4", "0.9"],
+        },
+        columns=list(CRM_COLUMNS),
+    )
+    path = tmp_path / "export.csv"
+    rows.to_csv(path, index=False)
+    frame, report = lead_frame(read_table(path))
+    assert report.mapping == "crm"
+    assert list(frame.columns[: len(CRM_COLUMNS)]) == list(CRM_COLUMNS)
+    assert frame["first_response_minutes"].tolist()[0] == pytest.approx(20.0)
+    assert frame["status"].tolist() == ["lost", "lost", "won"]
+
+
+def test_latin1_is_read_and_said(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    text = "id;quelle;erstellt\n1;Messe München;26-02-2018 19:58\n2;Web;03-03-2018 08:15\n"
+    path.write_bytes(text.encode("latin-1"))
+    mapping = mapping_from_dict({"lead_id": "id", "source": "quelle", "created_at": "erstellt"})
+    frame, report = lead_frame(read_table(path), mapping=mapping)
+    assert "Latin-1" in report.files[0]
+    assert frame["source"].tolist() == ["Messe München", "Web"]
+    # day first, guessed from 26-02 and said
+    assert frame["created_at"].tolist()[0] == pd.Timestamp("2018-02-26 19:58")
+    assert frame["created_at"].tolist()[1] == pd.Timestamp("2018-03-03 08:15")
+    assert any("day first" in line for line in report.notes)
+
+
+def test_explicit_format_and_excel(tmp_path: Path) -> None:
+    path = tmp_path / "leads.xlsx"
+    pd.DataFrame(
+        {"ID": [1, 2, 3], "Channel": ["a", "b", "a"], "When": ["05.01.26", "06.01.26", "07.01.26"]}
+    ).to_excel(path, index=False)
+    mapping = mapping_from_dict(
+        {
+            "leads": {"lead_id": "ID", "source": "Channel", "created_at": "When"},
+            "dates": {"format": "%d.%m.%y"},
+        }
+    )
+    frame, report = lead_frame(read_table(path), mapping=mapping)
+    assert "xlsx" in report.files[0]
+    assert frame["lead_id"].tolist() == ["1", "2", "3"]
+    assert frame["created_at"].tolist()[2] == pd.Timestamp("2026-01-07")
+    assert frame.attrs["date_only"] == ["created_at"]
+
+
+def test_a_few_bad_rows_are_skipped_and_counted() -> None:
+    n = 200
+    raw = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "src": ["web"] * n,
+            "created": ["2026-01-05 10:00"] * n,
+        }
+    )
+    raw.loc[7, "created"] = "not a date"
+    mapping = mapping_from_dict({"lead_id": "id", "source": "src", "created_at": "created"})
+    frame, report = lead_frame(raw, mapping=mapping)
+    assert len(frame) == n - 1
+    assert any("1 of 200 rows" in line and "'not a date'" in line for line in report.skipped)
+    with pytest.raises(CalibrationError, match="strict"):
+        lead_frame(raw, mapping=mapping, strict=True)
