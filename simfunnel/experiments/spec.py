@@ -141,21 +141,7 @@ def load_spec(source: str | Path | dict[str, Any] | SweepSpec) -> SweepSpec:
     if isinstance(source, SweepSpec):
         spec = source
     else:
-        if isinstance(source, dict):
-            raw = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise SpecError(f"sweep spec: no such file {str(path)!r}")
-            try:
-                raw = parse_yaml(read_text(path))
-            except TextFileError as exc:
-                raise SpecError(f"sweep spec: {str(path)!r}: {exc}") from None
-            except yaml.YAMLError as exc:
-                first = yaml_problem(exc)
-                raise SpecError(f"sweep spec: cannot parse {str(path)!r}: {first}") from None
-            if not isinstance(raw, dict):
-                raise SpecError(f"sweep spec: {str(path)!r} does not hold a mapping of fields")
+        raw = source if isinstance(source, dict) else read_spec_file(source, "sweep spec")
         try:
             spec = SweepSpec.model_validate(raw)
         except ValidationError as exc:
@@ -164,10 +150,31 @@ def load_spec(source: str | Path | dict[str, Any] | SweepSpec) -> SweepSpec:
     return spec
 
 
+def read_spec_file(source: str | Path, what: str) -> dict[str, Any]:
+    """A spec file (YAML or JSON) as a plain dict; ``what`` names it in one-line errors."""
+    path = Path(source)
+    if not path.is_file():
+        raise SpecError(f"{what}: no such file {str(path)!r}")
+    try:
+        raw = parse_yaml(read_text(path))
+    except TextFileError as exc:
+        raise SpecError(f"{what}: {str(path)!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{what}: cannot parse {str(path)!r}: {yaml_problem(exc)}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{what}: {str(path)!r} does not hold a mapping of fields")
+    return raw
+
+
 def base_scenario(spec: SweepSpec) -> Scenario:
     """The spec's base scenario with its overrides, validated."""
+    return spec_scenario(spec.scenario, spec.overrides)
+
+
+def spec_scenario(scenario: str | dict[str, Any], overrides: dict[str, Any]) -> Scenario:
+    """A spec's scenario with its overrides; its first problem as a one-line SpecError."""
     try:
-        return load_scenario(spec.scenario, spec.overrides)
+        return load_scenario(scenario, overrides)
     except ScenarioError as exc:
         raise SpecError(f"scenario: {exc.problems[0]}") from None
 

@@ -22,14 +22,13 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simfunnel.errors import ScenarioError, SpecError
 from simfunnel.experiments.analysis import constraint_list
-from simfunnel.experiments.spec import Parameter
+from simfunnel.experiments.spec import Parameter, read_spec_file, spec_scenario
 from simfunnel.metrics import KPI_DOCS
-from simfunnel.parameters import Scenario, load_scenario, validation_problems
+from simfunnel.parameters import Scenario, validation_problems
 
 Direction = Literal["minimize", "maximize"]
 SamplerName = Literal["auto", "tpe", "random", "nsga2", "cmaes"]
@@ -370,17 +369,7 @@ def _problems(exc: ValidationError) -> str:
 
 def read_spec_dict(source: str | Path) -> dict[str, Any]:
     """Read a spec file (YAML or JSON) as a plain dict, one-line errors."""
-    path = Path(source)
-    if not path.is_file():
-        raise SpecError(f"optimisation spec: no such file {str(path)!r}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise SpecError(f"optimisation spec: cannot parse {str(path)!r}: {first}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"optimisation spec: {str(path)!r} does not hold a mapping of fields")
-    return raw
+    return read_spec_file(source, "optimisation spec")
 
 
 def load_optimize_spec(source: str | Path | dict[str, Any] | OptimizeSpec) -> OptimizeSpec:
@@ -405,10 +394,7 @@ def load_optimize_spec(source: str | Path | dict[str, Any] | OptimizeSpec) -> Op
 
 def base_scenario(spec: OptimizeSpec) -> Scenario:
     """The spec's base scenario with its overrides, validated."""
-    try:
-        return load_scenario(spec.scenario, spec.overrides)
-    except ScenarioError as exc:
-        raise SpecError(f"scenario: {exc.problems[0]}") from None
+    return spec_scenario(spec.scenario, spec.overrides)
 
 
 def value_at(raw: dict[str, Any], dotted: str) -> Any:
