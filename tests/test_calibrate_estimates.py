@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from simfunnel.calibration.columns import OBSERVED_RATE_COLUMNS
-from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.estimate import estimates, fit_decay, observed_rates
 
 TRUE_CONTACT = {"alpha": 0.6, "beta": 0.4}
 TRUE_WON = {"alpha": 0.2, "beta": 0.1}
@@ -82,3 +82,59 @@ def test_truncated_history_does_not_bias_conversion_down(drawn: pd.DataFrame) ->
         # dropping nothing and counting open leads as lost would be biased down
         assert naive < row["rate"]
         assert naive < p * 0.9
+
+
+def test_decay_tau_recovered_within_its_interval() -> None:
+    rng = np.random.default_rng(3)
+    n, tau, phi, c1, c2, max_attempts = 3000, 180.0, 0.2, 0.45, 0.22, 6
+    delay = rng.exponential(300.0, n)
+    q = phi + (1 - phi) * np.exp(-delay / tau)
+    chance = np.column_stack([c1 * q] + [c2 * q] * (max_attempts - 1))
+    hit = rng.random((n, max_attempts)) < chance
+    contacted = hit.any(axis=1)
+    attempts = np.where(contacted, hit.argmax(axis=1) + 1, max_attempts)
+    frame = pd.DataFrame(
+        {
+            "lead_id": np.arange(n).astype(str),
+            "source": "web",
+            "created_at": pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n), unit="h"),
+            "first_response_minutes": delay,
+            "attempts": attempts,
+            "contacted": contacted,
+        }
+    )
+    fit = fit_decay(frame)
+    assert fit is not None
+    assert fit.tau_low < tau < fit.tau_high
+    assert fit.tau_high / fit.tau_low < 3  # an interval that says something
+    assert fit.floor_low - 0.05 < phi < fit.floor_high + 0.05
+    # without a response delay there is nothing to fit
+    assert fit_decay(frame.drop(columns="first_response_minutes")) is None
+
+
+def test_deal_size_volume_and_profiles(drawn: pd.DataFrame) -> None:
+    rng = np.random.default_rng(5)
+    frame = drawn.copy()
+    won = frame["won_at"].notna()
+    # lognormal deals with mean 12,000 and sigma 0.6
+    sigma = 0.6
+    mu = np.log(12_000) - sigma**2 / 2
+    frame["amount"] = np.where(won, rng.lognormal(mu, sigma, len(frame)), np.nan)
+    table, extras = estimates(frame)
+    by = table.set_index(["field", "source"])
+    for source in ("alpha", "beta"):
+        mean = by.loc[("deal_size.mean_usd", source)]
+        assert mean["low"] <= 12_000 <= mean["high"]
+        assert abs(mean["estimate"] / 12_000 - 1) < 0.1
+        assert by.loc[("deal_size.sigma", source), "low"] <= sigma
+        assert sigma <= by.loc[("deal_size.sigma", source), "high"]
+        volume = by.loc[("leads_per_week", source)]
+        assert volume["low"] <= N / 2 / 52 <= volume["high"]
+        profile = extras[source]["day_of_week_profile"]
+        assert len(profile) == 7 and abs(np.mean(profile) - 1) < 1e-3
+        assert len(extras[source]["hour_of_day_profile"]) == 24
+        # uniform arrivals: no significant trend, no burst
+        assert extras[source]["bursts"] == []
+        assert ("trend_per_year", source) not in by.index
+    assert table["method"].str.len().gt(0).all()
+    assert table["from_data"].all()

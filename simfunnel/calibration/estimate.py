@@ -17,11 +17,13 @@ plain binomial share and its Wilson interval.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, special, stats
 
 from simfunnel.calibration.columns import OBSERVED_RATE_COLUMNS, STAGES
 
@@ -234,3 +236,741 @@ def observed_rates(frame: pd.DataFrame) -> pd.DataFrame:
             )
     columns = [*OBSERVED_RATE_COLUMNS, "leads_per_week"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# ------------------------------------------------------------------ estimates table
+
+#: Columns of the tidy estimates table.
+ESTIMATE_COLUMNS: tuple[str, ...] = (
+    "field",
+    "source",
+    "estimate",
+    "low",
+    "high",
+    "n",
+    "method",
+    "from_data",
+)
+
+
+def _row(
+    field: str,
+    source: str,
+    estimate: float,
+    low: float,
+    high: float,
+    n: int,
+    method: str,
+    from_data: bool = True,
+) -> dict[str, Any]:
+    return {
+        "field": field,
+        "source": source,
+        "estimate": float(estimate),
+        "low": float(low),
+        "high": float(high),
+        "n": int(n),
+        "method": method,
+        "from_data": from_data,
+    }
+
+
+def slug(name: str) -> str:
+    """A source name as a scenario source name: ``Organic Search`` -> ``organic_search``."""
+    text = re.sub(r"[^A-Za-z0-9_\-]+", "_", str(name).strip().lower()).strip("_")
+    return (text or "unknown")[:64]
+
+
+def pool_sources(frame: pd.DataFrame, min_leads: int = 30) -> tuple[pd.DataFrame, list[str]]:
+    """Source names as scenario names, sources with fewer than ``min_leads`` pooled as ``other``.
+
+    Returns
+    -------
+    (frame, pooled)
+        A copy of the frame and the (original) names pooled into ``other``.
+    """
+    out = frame.copy()
+    out["source"] = out["source"].map(slug)
+    counts = out["source"].value_counts()
+    small = sorted(str(s) for s in counts[counts < min_leads].index)
+    if small and len(small) < len(counts):
+        out.loc[out["source"].isin(small), "source"] = "other"
+    else:
+        small = []
+    out.attrs = dict(frame.attrs)
+    return out, small
+
+
+def volume_estimates(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Leads per week per source with a Poisson interval, trend per year, bursts, profiles.
+
+    Returns
+    -------
+    (rows, extras)
+        Estimate rows and, per source, ``day_of_week_profile`` (7 weights, Monday
+        first), ``hour_of_day_profile`` (24, or None for date-only data) and ``bursts``
+        (start, end, multiplier) to put into the scenario.
+    """
+    rows: list[dict[str, Any]] = []
+    extras: dict[str, Any] = {}
+    weeks = weeks_observed(frame)
+    created = _dates(frame, "created_at")
+    date_only = "created_at" in frame.attrs.get("date_only", [])
+    start = created.min().normalize()
+    for source, index in frame.groupby("source", sort=True).groups.items():
+        name = str(source)
+        when = created.loc[index]
+        n = len(when)
+        low = stats.chi2.ppf((1 - LEVEL) / 2, 2 * n) / 2 / weeks if n else 0.0
+        high = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * n + 2) / 2 / weeks
+        rows.append(_row("leads_per_week", name, n / weeks, low, high, n, "count / weeks, Poisson"))
+        dow = np.bincount(when.dt.day_of_week.to_numpy(), minlength=7).astype(float)
+        extra: dict[str, Any] = {"day_of_week_profile": _profile(dow)}
+        if not date_only:
+            hod = np.bincount(when.dt.hour.to_numpy(), minlength=24).astype(float)
+            extra["hour_of_day_profile"] = _profile(hod)
+        else:
+            extra["hour_of_day_profile"] = None
+        week_no = ((when - start) / pd.Timedelta(weeks=1)).astype(int).to_numpy()
+        counts = np.bincount(week_no, minlength=math.ceil(weeks))[: max(int(weeks), 1)]
+        trend = _trend(counts)
+        if trend is not None:
+            est, lo, hi = trend
+            rows.append(
+                _row(
+                    "trend_per_year",
+                    name,
+                    est,
+                    lo,
+                    hi,
+                    n,
+                    "Poisson log-linear fit of weekly counts",
+                )
+            )
+        extra["bursts"] = _bursts(counts, start)
+        for burst in extra["bursts"]:
+            rows.append(
+                _row(
+                    "burst_multiplier",
+                    name,
+                    burst[2],
+                    burst[3],
+                    burst[4],
+                    burst[5],
+                    f"weeks {burst[0]} to {burst[1]} above the rest, Poisson",
+                )
+            )
+        extras[name] = extra
+    return rows, extras
+
+
+def _profile(counts: np.ndarray) -> list[float]:
+    """Relative weights with mean 1 (a little smoothing so no weight is exactly 0)."""
+    smoothed = counts + 0.5
+    return [round(float(v), 3) for v in smoothed / smoothed.mean()]
+
+
+def _trend(counts: np.ndarray) -> tuple[float, float, float] | None:
+    """Growth per year of weekly counts (Poisson log-linear MLE), when it is significant."""
+    if len(counts) < 8 or counts.sum() < 30:
+        return None
+    t = np.arange(len(counts), dtype=float) / 52.0
+    t -= t.mean()
+
+    def nll(beta: np.ndarray) -> float:
+        eta = beta[0] + beta[1] * t
+        return float(np.exp(eta).sum() - (counts * eta).sum())
+
+    fit = optimize.minimize(nll, x0=np.array([math.log(counts.mean() + 1e-9), 0.0]), method="BFGS")
+    b = fit.x[1]
+    eta = fit.x[0] + b * t
+    mu = np.exp(eta)
+    info = np.array([[mu.sum(), (mu * t).sum()], [(mu * t).sum(), (mu * t * t).sum()]])
+    se = math.sqrt(np.linalg.inv(info)[1, 1])
+    lo, hi = b - _Z * se, b + _Z * se
+    if lo <= 0 <= hi:
+        return None
+    return (math.expm1(b), math.expm1(lo), math.expm1(hi))
+
+
+def _bursts(counts: np.ndarray, start: pd.Timestamp) -> list[tuple[Any, ...]]:
+    """Runs of weeks whose counts are far above the median week (Poisson p < 1e-4)."""
+    if len(counts) < 8:
+        return []
+    base = float(np.median(counts))
+    if base <= 0:
+        return []
+    p = stats.poisson.sf(counts - 1, base)
+    hot = p < 1e-4
+    out: list[tuple[Any, ...]] = []
+    i = 0
+    while i < len(counts):
+        if not hot[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(counts) and hot[j + 1]:
+            j += 1
+        k = int(counts[i : j + 1].sum())
+        weeks = j - i + 1
+        mult = k / (base * weeks)
+        lo = stats.chi2.ppf((1 - LEVEL) / 2, 2 * k) / 2 / (base * weeks)
+        hi = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * k + 2) / 2 / (base * weeks)
+        first = (start + pd.Timedelta(weeks=i)).date()
+        last = (start + pd.Timedelta(weeks=j + 1) - _DAY).date()
+        out.append((first, last, round(mult, 3), lo, hi, k))
+        i = j + 1
+    return out
+
+
+def conversion_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Stage shares of leads (censoring-corrected) and the step probabilities between stages.
+
+    ``rate.<stage>`` is the share of a source's leads that ever reach the stage;
+    ``opportunity_probability`` (qualified -> opportunity) and ``win_probability``
+    (opportunity -> won) are the same treatment among the leads that reached the stage
+    before, timed from it.
+    """
+    rows: list[dict[str, Any]] = []
+    table = observed_rates(frame)
+    for r in table.itertuples():
+        rows.append(
+            _row(
+                f"rate.{r.stage}",
+                str(r.source),
+                r.rate,
+                r.low,
+                r.high,
+                int(r.leads),
+                "share of leads reaching the stage, Kaplan-Meier plateau, Wilson interval",
+            )
+        )
+    flags = stage_flags(frame)
+    done = resolved(frame)
+    end = as_of(frame)
+    steps = (
+        ("qualified", "opportunity", "opportunity_probability"),
+        ("opportunity", "won", "win_probability"),
+    )
+    for before, after, field in steps:
+        if before not in flags or after not in flags:
+            continue
+        reached_before, at_before = flags[before]
+        reached_after, at_after = flags[after]
+        for source, index in frame.groupby("source", sort=True).groups.items():
+            among = reached_before.loc[index]
+            idx = among[among].index
+            if len(idx) < 5:
+                continue
+            start = (
+                at_before.loc[idx]
+                if at_before is not None
+                else _dates(frame, "created_at").loc[idx]
+            )
+            start = start.fillna(_dates(frame, "created_at").loc[idx])
+            rate, low, high = ever_reached(
+                start,
+                reached_after.loc[idx],
+                None if at_after is None else at_after.loc[idx],
+                done.loc[idx],
+                end,
+            )
+            rows.append(
+                _row(
+                    field,
+                    str(source),
+                    rate,
+                    low,
+                    high,
+                    len(idx),
+                    f"{after} among leads that reached {before}, Kaplan-Meier plateau, Wilson",
+                )
+            )
+    return rows
+
+
+#: Candidate distributions of time to close.
+_CLOSE_FITS: dict[str, Any] = {
+    "exponential": stats.expon,
+    "gamma": stats.gamma,
+    "lognormal": stats.lognorm,
+    "weibull": stats.weibull_min,
+}
+
+
+def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Days from qualification (or opportunity) to close, by source.
+
+    Open opportunities are right-censored at the end of the data. Exponential, gamma,
+    lognormal and Weibull are fitted by censored maximum likelihood (scipy) and the one
+    with the lowest AIC is kept; its mean is the estimate (the model draws an
+    exponential with that mean), with a bootstrap-free interval from the exponential's
+    exact chi-square interval.
+    """
+    start_col = next((c for c in ("qualified_at", "opportunity_at") if c in frame), None)
+    if start_col is None or not any(c in frame for c in ("won_at", "lost_at")):
+        return []
+    start = _dates(frame, start_col)
+    if "opportunity_at" in frame:
+        start = start.fillna(_dates(frame, "opportunity_at"))
+    close = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    for column in ("won_at", "lost_at"):
+        if column in frame:
+            close = close.fillna(_dates(frame, column))
+    end = as_of(frame)
+    # a lead closed without a close date (lost before its opportunity opened) tells nothing
+    # about the time to close
+    undated = resolved(frame) & close.isna()
+    rows: list[dict[str, Any]] = []
+    for source, index in frame.groupby("source", sort=True).groups.items():
+        s = start.loc[index]
+        c = close.loc[index]
+        has = s.notna() & ~undated.loc[index]
+        if has.sum() < 8:
+            continue
+        closed = c.notna() & has
+        days = ((c - s) / _DAY).where(closed).clip(lower=1e-3).dropna().to_numpy(float)
+        open_days = (
+            ((end - s) / _DAY).where(has & ~closed).dropna().clip(lower=1e-3).to_numpy(float)
+        )
+        if len(days) < 5:
+            continue
+        sample = stats.CensoredData(uncensored=days, right=open_days)
+        best_name, best_aic, best_mean = "exponential", math.inf, float(days.mean())
+        aics: dict[str, float] = {}
+        for label, dist in _CLOSE_FITS.items():
+            try:
+                with np.errstate(all="ignore"):
+                    params = dist.fit(sample, floc=0)
+                    ll = float(
+                        dist.logpdf(days, *params).sum() + dist.logsf(open_days, *params).sum()
+                    )
+            except (ValueError, RuntimeError, FloatingPointError):
+                continue
+            k = len(params) - 1  # loc fixed
+            aic = 2 * k - 2 * ll
+            if not math.isfinite(aic):
+                continue
+            aics[label] = aic
+            if aic < best_aic:
+                best_name, best_aic, best_mean = label, aic, float(dist.mean(*params))
+        total = float(days.sum() + open_days.sum())
+        events = len(days)
+        exp_mean = total / events
+        # the exponential's exact interval, scaled to the chosen distribution's mean
+        ratio = best_mean / exp_mean
+        low = ratio * 2 * total / stats.chi2.ppf(0.5 + LEVEL / 2, 2 * events)
+        high = ratio * 2 * total / stats.chi2.ppf((1 - LEVEL) / 2, 2 * events)
+        gap = aics.get("exponential", math.nan) - best_aic
+        chosen = _CLOSE_FITS[best_name]
+        ks = stats.kstest(days, chosen.cdf, args=chosen.fit(days, floc=0)).statistic
+        rows.append(
+            _row(
+                "days_to_close",
+                str(source),
+                best_mean,
+                low,
+                high,
+                events + len(open_days),
+                f"{best_name} by lowest AIC (exponential +{gap:.1f}); KS {ks:.3f} on closed; "
+                f"{len(open_days)} open censored; interval: exponential chi-square, scaled",
+            )
+        )
+    return rows
+
+
+def deal_size_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Lognormal deal size of won leads by source: mean (Cox interval) and sigma (chi-square)."""
+    if "amount" not in frame:
+        return []
+    won = stage_flags(frame).get("won", (pd.Series(True, index=frame.index), None))[0]
+    rows: list[dict[str, Any]] = []
+    for source, index in frame.groupby("source", sort=True).groups.items():
+        amounts = frame.loc[index, "amount"][won.loc[index]].astype(float)
+        amounts = amounts[amounts > 0].to_numpy()
+        n = len(amounts)
+        if n < 3:
+            continue
+        shape, _, scale = stats.lognorm.fit(amounts, floc=0)
+        mu, sigma = math.log(scale), float(shape)
+        mean = math.exp(mu + sigma**2 / 2)
+        se = math.sqrt(sigma**2 / n + sigma**4 / (2 * (n - 1)))
+        centre = mu + sigma**2 / 2
+        rows.append(
+            _row(
+                "deal_size.mean_usd",
+                str(source),
+                mean,
+                math.exp(centre - _Z * se),
+                math.exp(centre + _Z * se),
+                n,
+                "lognormal MLE (scipy), Cox interval",
+            )
+        )
+        s2 = sigma**2 * n
+        rows.append(
+            _row(
+                "deal_size.sigma",
+                str(source),
+                sigma,
+                math.sqrt(s2 / stats.chi2.ppf(0.5 + LEVEL / 2, n - 1)),
+                math.sqrt(s2 / stats.chi2.ppf((1 - LEVEL) / 2, n - 1)),
+                n,
+                "lognormal MLE (scipy), chi-square interval",
+            )
+        )
+    return rows
+
+
+def churn_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Monthly churn of won customers by source: exponential rate, exact Poisson interval."""
+    if "churned_at" not in frame or "won_at" not in frame:
+        return []
+    won_at = _dates(frame, "won_at")
+    churned = _dates(frame, "churned_at")
+    end = as_of(frame)
+    month = pd.Timedelta(days=365.25 / 12)
+    rows: list[dict[str, Any]] = []
+    for source, index in frame.groupby("source", sort=True).groups.items():
+        w = won_at.loc[index].dropna()
+        if len(w) < 5:
+            continue
+        c = churned.loc[w.index]
+        exposure = float((((c.fillna(end)) - w) / month).clip(lower=0).sum())
+        events = int(c.notna().sum())
+        if exposure <= 0:
+            continue
+        rate = events / exposure
+        lo = stats.chi2.ppf((1 - LEVEL) / 2, 2 * events) / 2 / exposure if events else 0.0
+        hi = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * events + 2) / 2 / exposure
+        rows.append(
+            _row(
+                "monthly_churn",
+                str(source),
+                -math.expm1(-rate),
+                -math.expm1(-lo),
+                min(-math.expm1(-hi), 1.0),
+                len(w),
+                f"exponential, {events} churned over {exposure:.0f} customer-months",
+            )
+        )
+    return rows
+
+
+def response_minutes(frame: pd.DataFrame) -> pd.Series:
+    """Minutes from creation to the first response (NaN where there was none)."""
+    if "first_response_minutes" in frame:
+        return frame["first_response_minutes"].astype(float)
+    if "first_response_at" in frame:
+        return (_dates(frame, "first_response_at") - _dates(frame, "created_at")) / pd.Timedelta(
+            minutes=1
+        )
+    return pd.Series(np.nan, index=frame.index)
+
+
+def response_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """First-response delay: median (order-statistic interval), mean and the share within 5 min."""
+    minutes = response_minutes(frame).dropna()
+    minutes = minutes[minutes >= 0].to_numpy(float)
+    n = len(minutes)
+    if n < 5:
+        return []
+    ordered = np.sort(minutes)
+    lo_i = int(stats.binom.ppf((1 - LEVEL) / 2, n, 0.5))
+    hi_i = min(int(stats.binom.ppf(0.5 + LEVEL / 2, n, 0.5)), n - 1)
+    rows = [
+        _row(
+            "first_response_minutes.median",
+            "all",
+            float(np.median(minutes)),
+            ordered[lo_i],
+            ordered[hi_i],
+            n,
+            "median, order-statistic interval",
+        ),
+        _row(
+            "first_response_minutes.mean",
+            "all",
+            float(minutes.mean()),
+            float(minutes.mean() - _Z * minutes.std(ddof=1) / math.sqrt(n)),
+            float(minutes.mean() + _Z * minutes.std(ddof=1) / math.sqrt(n)),
+            n,
+            "mean, normal",
+        ),
+    ]
+    k = int((minutes <= 5).sum())
+    lo, hi = wilson(k, n)
+    rows.append(_row("first_response_within_5_minutes", "all", k / n, lo, hi, n, "share, Wilson"))
+    return rows
+
+
+@dataclass(frozen=True)
+class DecayFit:
+    """Maximum-likelihood speed-to-lead decay with a profile-likelihood interval for tau."""
+
+    tau_minutes: float
+    tau_low: float
+    tau_high: float
+    floor: float
+    floor_low: float
+    floor_high: float
+    first_probability: float
+    retry_probability: float
+    n: int
+    outcome: str
+
+
+def _decay_nll(
+    theta: np.ndarray, d: np.ndarray, k: np.ndarray, y: np.ndarray, log_tau: float | None = None
+) -> float:
+    c1 = special.expit(theta[0])
+    c2 = special.expit(theta[1])
+    phi = special.expit(theta[2])
+    tau = math.exp(theta[3] if log_tau is None else log_tau)
+    q = phi + (1 - phi) * np.exp(-d / tau)
+    p1 = np.clip(c1 * q, 1e-12, 1 - 1e-12)
+    p2 = np.clip(c2 * q, 1e-12, 1 - 1e-12)
+    # not reached in k attempts; or reached at attempt k, after k - 1 misses
+    miss = np.log1p(-p1) + (k - 1) * np.log1p(-p2)
+    first = k <= 1
+    hit = np.where(
+        first, np.log(p1), np.log1p(-p1) + np.maximum(k - 2, 0) * np.log1p(-p2) + np.log(p2)
+    )
+    return float(-(np.where(y, hit, miss)).sum())
+
+
+def fit_decay(frame: pd.DataFrame, outcome: str = "contacted") -> DecayFit | None:
+    """Speed-to-lead decay q(d) = phi + (1 - phi) exp(-d / tau) by maximum likelihood.
+
+    A lead first answered after d minutes is reached at its k-th attempt
+    (``attempts``, as the model stops dialling a lead once it is reached) with
+    probability (1 - c1 q)(1 - c2 q)^(k-2) c2 q, or c1 q at the first, and not reached in
+    k attempts with probability (1 - c1 q)(1 - c2 q)^(k-1); c1 and c2 are the chances of
+    the first and of each later attempt at no delay (the model's contact and retry
+    probabilities). Without an attempts column every lead counts one attempt. tau's
+    interval is the profile likelihood (chi-square, 1 degree of freedom); phi's comes
+    from the observed information.
+
+    Returns None when the data lacks response times or the outcome.
+    """
+    flags = stage_flags(frame)
+    if outcome not in flags:
+        return None
+    d = response_minutes(frame)
+    ok = d.notna() & (d >= 0)
+    if "attempts" in frame:
+        attempts = frame["attempts"].astype(float)
+        ok &= attempts.fillna(0) >= 1
+        k = attempts.where(ok).clip(lower=1).to_numpy(float)
+    else:
+        k = np.ones(len(frame))
+    if int(ok.sum()) < 50:
+        return None
+    y = flags[outcome][0].to_numpy(bool)[ok.to_numpy()]
+    dd = d[ok].to_numpy(float)
+    kk = k[ok.to_numpy()]
+    if y.all() or not y.any():
+        return None
+    scale = max(float(np.median(dd)), 1.0)
+    starts = [math.log(scale * f) for f in (0.5, 2.0, 8.0)]
+    best = None
+    for log_tau in starts:
+        res = optimize.minimize(
+            _decay_nll,
+            np.array([0.0, -1.0, -1.0, log_tau]),
+            args=(dd, kk, y),
+            method="Nelder-Mead",
+            options={"maxiter": 4000, "xatol": 1e-5, "fatol": 1e-6},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    assert best is not None
+    theta = best.x
+    nll0 = float(best.fun)
+    # profile likelihood of log tau: where it rises by chi2(1)/2 on each side
+    cut = stats.chi2.ppf(LEVEL, 1) / 2
+    x0 = theta[:3]
+
+    def excess(g: float) -> float:
+        r = optimize.minimize(
+            lambda t: _decay_nll(np.append(t, 0.0), dd, kk, y, log_tau=g),
+            x0,
+            method="Nelder-Mead",
+            options={"maxiter": 2000, "xatol": 1e-4, "fatol": 1e-5},
+        )
+        return float(r.fun) - nll0 - cut
+
+    bounds = []
+    for sign in (-1.0, 1.0):
+        step, far, near = 0.25, float(theta[3]), float(theta[3])
+        found = False
+        limit = math.log(0.1) if sign < 0 else math.log(1e6)
+        while not found and sign * (limit - far) > 0:
+            near = far
+            far = max(far - step, limit) if sign < 0 else min(far + step, limit)
+            found = excess(far) > 0
+            step *= 1.5
+        if found:
+            bounds.append(optimize.brentq(excess, min(near, far), max(near, far), xtol=1e-3))
+        else:
+            bounds.append(-math.inf if sign < 0 else math.inf)
+    tau_lo, tau_hi = math.exp(bounds[0]), math.exp(bounds[1])
+    # phi: a numerical second derivative on the logit scale
+    h = 1e-3
+    e = np.array([0.0, 0.0, h, 0.0])
+    second = (_decay_nll(theta + e, dd, kk, y) - 2 * nll0 + _decay_nll(theta - e, dd, kk, y)) / h**2
+    se = 1 / math.sqrt(second) if second > 0 else math.inf
+    phi_lo = float(special.expit(theta[2] - _Z * se))
+    phi_hi = float(special.expit(theta[2] + _Z * se))
+    return DecayFit(
+        tau_minutes=math.exp(theta[3]),
+        tau_low=tau_lo,
+        tau_high=tau_hi,
+        floor=float(special.expit(theta[2])),
+        floor_low=phi_lo,
+        floor_high=phi_hi,
+        first_probability=float(special.expit(theta[0])),
+        retry_probability=float(special.expit(theta[1])),
+        n=int(ok.sum()),
+        outcome=outcome,
+    )
+
+
+def decay_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for tau and phi (``process.decay``) when response times and outcomes both exist."""
+    outcome = "contacted" if "contacted" in stage_flags(frame) else "qualified"
+    fit = fit_decay(frame, outcome)
+    if fit is None:
+        return []
+    how = f"maximum likelihood on {outcome} given first-response delay and attempts"
+    return [
+        _row(
+            "process.decay.tau_minutes",
+            "all",
+            fit.tau_minutes,
+            fit.tau_low,
+            fit.tau_high,
+            fit.n,
+            how + "; profile-likelihood interval",
+        ),
+        _row(
+            "process.decay.floor",
+            "all",
+            fit.floor,
+            fit.floor_low,
+            fit.floor_high,
+            fit.n,
+            how + "; Wald interval on the logit",
+        ),
+    ]
+
+
+def team_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Reps from owners: the median number of owners active in a week, and leads per rep."""
+    if "owner" not in frame or frame["owner"].notna().sum() < 10:
+        return []
+    created = _dates(frame, "created_at")
+    owned = frame["owner"].notna()
+    week = created[owned].dt.to_period("W")
+    per_week = frame.loc[owned, "owner"].groupby(week).nunique()
+    total = int(frame.loc[owned, "owner"].nunique())
+    reps = float(np.median(per_week.to_numpy()))
+    rows = [
+        _row(
+            "team.reps",
+            "all",
+            round(reps),
+            float(per_week.quantile(0.1)),
+            float(per_week.quantile(0.9)),
+            int(owned.sum()),
+            f"median owners active in a week (10-90% of weeks); {total} owners in all",
+        ),
+    ]
+    leads_per_rep = owned.sum() / weeks_observed(frame) / max(reps, 1.0)
+    rows.append(
+        _row(
+            "leads_per_rep_per_week",
+            "all",
+            leads_per_rep,
+            leads_per_rep,
+            leads_per_rep,
+            int(owned.sum()),
+            "owned leads / weeks / reps",
+        )
+    )
+    if "attempts" in frame:
+        att = frame["attempts"].astype(float).dropna()
+        if len(att) > 1:
+            half = _Z * att.std(ddof=1) / math.sqrt(len(att))
+            rows.append(
+                _row(
+                    "attempts_per_lead",
+                    "all",
+                    att.mean(),
+                    att.mean() - half,
+                    att.mean() + half,
+                    len(att),
+                    "mean, normal",
+                )
+            )
+    return rows
+
+
+def score_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """AUC of the score against qualification (or winning), Hanley-McNeil interval."""
+    if "score" not in frame:
+        return []
+    flags = stage_flags(frame)
+    outcome = next((s for s in ("qualified", "won", "opportunity") if s in flags), None)
+    if outcome is None:
+        return []
+    score = frame["score"].astype(float)
+    ok = score.notna()
+    if outcome == "qualified" and "contacted" in flags:
+        ok &= flags["contacted"][0]  # qualification is only decided for leads reached
+    y = flags[outcome][0][ok].to_numpy(bool)
+    s = score[ok].to_numpy(float)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 < 5 or n0 < 5:
+        return []
+    among = " among contacted" if outcome == "qualified" and "contacted" in flags else ""
+    u = stats.mannwhitneyu(s[y], s[~y], alternative="two-sided").statistic
+    auc = float(u) / (n1 * n0)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0)
+    half = _Z * math.sqrt(max(var, 0.0))
+    return [
+        _row(
+            "process.routing.score_auc",
+            "all",
+            auc,
+            max(auc - half, 0.0),
+            min(auc + half, 1.0),
+            n1 + n0,
+            f"Mann-Whitney AUC against {outcome}{among}, Hanley-McNeil interval",
+        )
+    ]
+
+
+def estimates(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every direct estimate the data allows, as a tidy table, and the per-source profiles.
+
+    Returns
+    -------
+    (table, extras)
+        ``table`` has the columns of :data:`ESTIMATE_COLUMNS`; ``extras`` holds the
+        weekday and hour profiles and bursts per source (see :func:`volume_estimates`).
+    """
+    rows, extras = volume_estimates(frame)
+    for part in (
+        conversion_estimates,
+        close_time_estimates,
+        deal_size_estimates,
+        churn_estimates,
+        response_estimates,
+        decay_estimates,
+        team_estimates,
+        score_estimates,
+    ):
+        rows += part(frame)
+    return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS)), extras
