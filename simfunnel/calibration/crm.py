@@ -76,7 +76,8 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per lead created before the horizon; dates as ``datetime64[s]``
-        (NaT when empty), ``attempts`` an integer, ``amount`` and ``score`` floats.
+        (NaT when empty), ``attempts`` an integer, ``amount`` and ``score`` floats;
+        ``attrs["as_of"]`` is the export date (the horizon).
     """
     rec = result.records
     leads = rec.leads
@@ -134,7 +135,9 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
             "score": np.round(col("score").astype(float), 4),
         }
     )
-    return frame[list(CRM_COLUMNS)]
+    frame = frame[list(CRM_COLUMNS)]
+    frame.attrs["as_of"] = pd.Timestamp(start) + pd.Timedelta(hours=horizon)
+    return frame
 
 
 def _datetimes(origin: np.datetime64, hours: np.ndarray) -> pd.Series:

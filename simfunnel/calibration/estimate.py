@@ -161,7 +161,10 @@ def ever_reached(
     # Greenwood variance of S at the last event, as an effective binomial sample size
     q = surv.quantiles
     at_risk = _at_risk(days[flag], cens[~flag], q)
-    deaths = np.array([(days[flag] == t).sum() for t in q], dtype=float)
+    events = np.sort(days[flag])
+    deaths = (
+        np.searchsorted(events, q, side="right") - np.searchsorted(events, q, side="left")
+    ).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(at_risk > deaths, deaths / (at_risk * (at_risk - deaths)), 0.0)
     var = s_end**2 * float(terms[q <= last].sum())

@@ -1,0 +1,712 @@
+"""The simulation-based fit of what a CRM export does not show directly.
+
+A CRM export dates each lead's stages, but not why a lead stopped where it did: the
+share of a source's leads that were sales-ready (the quality mix), or how likely a
+dial is to reach someone (the contact probability). These are fitted by the method of
+simulated moments: the scenario is simulated, the simulated leads are exported as a
+CRM would export them (:func:`simfunnel.calibration.crm.to_crm`), the same
+estimator that produced the observed rates is applied to them, and
+:func:`scipy.optimize.least_squares` moves the parameters until the simulated
+per-source stage rates reproduce the observed ones, each residual scaled by the
+observed rate's standard error.
+
+Every evaluation runs the same replication seeds (common random numbers), so the
+simulated moments move with the parameters rather than with the luck of the draw;
+replications run on the experiment backends (:mod:`simfunnel.experiments.backends`),
+so a fit scales out like any experiment. The intervals of the fitted parameters are
+the usual simulated-moments ones: the covariance (J'J)^-1 (1 + 1/R) of the scaled
+residuals' Jacobian J with R replications per evaluation.
+
+Also here: :func:`fit_check` (observed against simulated rates and volumes, with a
+verdict sentence) and :func:`backtest` (calibrate on the first part of the history,
+forecast the rest, compare).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from tqdm.auto import tqdm
+
+from simfunnel.calibration.crm import to_crm
+from simfunnel.calibration.estimate import observed_rates
+from simfunnel.errors import SimfunnelError
+from simfunnel.experiments.backends import Backend, Done
+from simfunnel.experiments.replications import backend_context
+from simfunnel.parameters import Scenario, load_scenario
+from simfunnel.simulation import simulate
+from simfunnel.streams import check_seed, replication_seed
+
+#: Stages of the observed-rates table, in funnel order.
+RATE_STAGES: tuple[str, ...] = ("contacted", "qualified", "opportunity", "won")
+_Z = float(stats.norm.ppf(0.975))
+#: Smallest standard error a residual is scaled by (a rate of 0 or 1 has none).
+_MIN_SE = 0.005
+
+
+# ------------------------------------------------------------ fitted parameters
+
+
+@dataclass(frozen=True)
+class FitParameter:
+    """One parameter fitted by simulation.
+
+    Attributes
+    ----------
+    name
+        ``contact_probability`` (global) or ``quality.ready`` (per source).
+    source
+        The source, or ``None`` for a global parameter.
+    low, high
+        Bounds of the search.
+    """
+
+    name: str
+    source: str | None
+    low: float
+    high: float
+
+    @property
+    def label(self) -> str:
+        """``paid_search quality.ready`` or ``contact_probability``."""
+        return f"{self.source} {self.name}" if self.source else self.name
+
+
+def default_parameters(scenario: Scenario, observed: pd.DataFrame) -> list[FitParameter]:
+    """What the observed stages can identify.
+
+    The contact probability (first attempt; the retry probability keeps its ratio to
+    it) when ``contacted`` is observed, and each observed source's ready share (the
+    rest of its leads keep the not-ready to unqualified split) when any later stage is.
+    The global qualification chances of a ready lead stay as they are: with per-source
+    ready shares they are not identified separately from stage rates.
+    """
+    stages = set(observed["stage"])
+    params: list[FitParameter] = []
+    if "contacted" in stages:
+        params.append(FitParameter("contact_probability", None, 0.02, 0.98))
+    if stages & {"qualified", "opportunity", "won"}:
+        seen = set(observed["source"])
+        params += [
+            FitParameter("quality.ready", s.name, 0.005, 0.995)
+            for s in scenario.sources
+            if s.name in seen
+        ]
+    return params
+
+
+def _start(scenario: Scenario, p: FitParameter) -> float:
+    if p.name == "contact_probability":
+        return scenario.process.contact_probability
+    return next(s for s in scenario.sources if s.name == p.source).quality.ready
+
+
+def _overrides(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> dict[str, Any]:
+    """Dotted-path overrides that set ``params`` to ``x``."""
+    out: dict[str, Any] = {}
+    proc = scenario.process
+    by_name = {s.name: s for s in scenario.sources}
+    for p, value in zip(params, x, strict=True):
+        v = float(np.clip(value, p.low, p.high))
+        if p.name == "contact_probability":
+            ratio = proc.retry_contact_probability / max(proc.contact_probability, 1e-9)
+            out["process.contact_probability"] = v
+            out["process.retry_contact_probability"] = min(1.0, v * ratio)
+        elif p.name == "quality.ready":
+            q = by_name[str(p.source)].quality
+            rest = q.not_ready + q.unqualified
+            share = q.not_ready / rest if rest > 0 else 0.5
+            not_ready = (1.0 - v) * share
+            out[f"sources.{p.source}.quality"] = {
+                "ready": v,
+                "not_ready": not_ready,
+                "unqualified": 1.0 - v - not_ready,
+            }
+        else:
+            raise SimfunnelError(f"parameter {p.label!r}: not a parameter the fit knows")
+    return out
+
+
+# ---------------------------------------------------------------- simulated moments
+
+
+@dataclass(frozen=True)
+class _Task:
+    scenario: dict[str, Any]
+    seed: int
+    sources: tuple[str, ...]
+
+
+def _simulated_rates(task: _Task) -> pd.DataFrame:
+    """One replication's rates: the observed-rates estimator applied to its CRM export."""
+    scenario = load_scenario(task.scenario)
+    table = observed_rates(to_crm(simulate(scenario, seed=task.seed)))
+    table = table[table["source"].isin(task.sources)]
+    return table[["source", "stage", "leads", "reached", "rate", "leads_per_week"]].copy()
+
+
+@contextmanager
+def _pool(backend: str | Backend[Any] | None, workers: int | None) -> Iterator[Backend[Any]]:
+    with backend_context("processes" if backend is None else backend, workers) as pool:
+        yield pool
+
+
+class _Simulator:
+    """Runs the replications of a candidate scenario with fixed seeds (CRN)."""
+
+    def __init__(
+        self,
+        pool: Backend[Any],
+        seeds: Sequence[int],
+        sources: Sequence[str],
+    ) -> None:
+        self.pool = pool
+        self.seeds = list(seeds)
+        self.sources = tuple(sources)
+
+    def run(self, scenario: Scenario) -> pd.DataFrame:
+        """One row per replication, source and stage (and a ``leads`` row each)."""
+        raw = scenario.model_dump(mode="json")
+        tasks = [_Task(raw, seed, self.sources) for seed in self.seeds]
+        parts: list[pd.DataFrame] = []
+        for task, outcome in self.pool.map(_simulated_rates, tasks):
+            if not isinstance(outcome, Done):
+                raise SimfunnelError(f"a calibration run failed: {outcome.error}")
+            parts.append(outcome.value.assign(seed=task.seed))
+        return pd.concat(parts, ignore_index=True)
+
+
+def _pooled(runs: pd.DataFrame) -> pd.DataFrame:
+    """Rate of each source and stage over the replications (the mean of their rates)."""
+    return runs.groupby(["source", "stage"], sort=False)["rate"].mean().rename("simulated")
+
+
+def _sparsity(table: pd.DataFrame, params: Sequence[FitParameter]) -> np.ndarray:
+    """Which moments each parameter moves: finite differences perturb disjoint ones at once.
+
+    The contact probability moves every stage of every source; a source's ready share
+    moves that source's stages after contact (its effect on the team's workload, and so
+    on other sources, is second order and left out of the Jacobian, not the residuals).
+    """
+    pattern = np.zeros((len(table), len(params)), dtype=int)
+    for j, p in enumerate(params):
+        if p.source is None:
+            pattern[:, j] = 1
+        else:
+            pattern[:, j] = (
+                (table["source"] == p.source) & (table["stage"] != "contacted")
+            ).to_numpy()
+    return pattern
+
+
+def _standard_errors(observed: pd.DataFrame) -> np.ndarray:
+    se = (observed["high"].to_numpy(float) - observed["low"].to_numpy(float)) / (2 * _Z)
+    return np.maximum(np.nan_to_num(se, nan=_MIN_SE), _MIN_SE)
+
+
+def _seeds(scenario: Scenario, replications: int, seed: int | None) -> list[int]:
+    if replications < 2:
+        raise SimfunnelError(f"replications: need at least 2, got {replications}")
+    root = check_seed(scenario.run.seed if seed is None else seed)
+    return [replication_seed(root, i) for i in range(replications)]
+
+
+def _clean_observed(observed: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    missing = {"source", "stage", "rate", "low", "high"} - set(observed.columns)
+    if missing:
+        raise SimfunnelError(f"observed: missing column(s) {', '.join(sorted(missing))}")
+    names = set(scenario.source_names)
+    table = observed[observed["stage"].isin(RATE_STAGES) & observed["source"].isin(names)]
+    table = table[np.isfinite(table["rate"].to_numpy(float))].reset_index(drop=True)
+    if table.empty:
+        raise SimfunnelError(
+            "observed: no stage rate of any of the scenario's sources "
+            f"({', '.join(scenario.source_names)})"
+        )
+    return table
+
+
+def fit_by_simulation(
+    scenario: Scenario,
+    observed: pd.DataFrame,
+    *,
+    replications: int = 4,
+    backend: str | Backend[Any] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    parameters: Sequence[FitParameter] | None = None,
+    seed: int | None = None,
+    max_evaluations: int = 60,
+) -> tuple[Scenario, pd.DataFrame]:
+    """Fit the quality mix and contact probability so the simulated funnel matches.
+
+    Parameters
+    ----------
+    scenario
+        The scenario with everything estimated directly already set (volumes, stage
+        probabilities after qualification, times, deal sizes, team); its run should
+        span the observed history.
+    observed
+        The observed-rates table (``source, stage, rate, low, high``, as
+        :func:`simfunnel.calibration.observed_rates` returns it).
+    replications
+        Replications per evaluation (the same seeds every time).
+    backend, workers
+        Where replications run: ``"serial"``, ``"processes"`` (default), ``"dask"``,
+        or a backend instance.
+    progress
+        Show a progress bar of evaluations.
+    parameters
+        What to fit; default :func:`default_parameters`.
+    seed
+        Root seed of the replications; default the scenario's.
+    max_evaluations
+        Most candidate scenarios simulated (each ``replications`` runs).
+
+    Returns
+    -------
+    tuple
+        The fitted scenario, and a table of the fitted parameters: ``parameter,
+        source, start, estimate, low, high, method, moments``.
+
+    Raises
+    ------
+    SimfunnelError
+        Nothing to fit, no observed rate of the scenario's sources, or a run failed.
+    """
+    table = _clean_observed(observed, scenario)
+    params = list(default_parameters(scenario, table) if parameters is None else parameters)
+    if not params:
+        raise SimfunnelError("fit: the observed stages identify no parameter to fit")
+    seeds = _seeds(scenario, replications, seed)
+    # the CRM statistics need the export at the horizon, not the drained cohort
+    base = load_scenario(scenario, {"run.accounting": "window"})
+    sources = tuple(dict.fromkeys(table["source"]))
+    keys = pd.MultiIndex.from_frame(table[["source", "stage"]])
+    target = table["rate"].to_numpy(float)
+    scale = _standard_errors(table)
+    x0 = np.array([_start(scenario, p) for p in params])
+    low = np.array([p.low for p in params])
+    high = np.array([p.high for p in params])
+    x0 = np.clip(x0, low + 1e-6, high - 1e-6)
+
+    with (
+        _pool(backend, workers) as pool,
+        tqdm(total=max_evaluations, disable=not progress, desc="calibrate", unit="fit") as bar,
+    ):
+        sim = _Simulator(pool, seeds, sources)
+        cache: dict[bytes, np.ndarray] = {}
+
+        def residuals(x: np.ndarray) -> np.ndarray:
+            key = np.round(x, 10).tobytes()
+            if key not in cache:
+                candidate = load_scenario(base, _overrides(scenario, params, x))
+                pooled = _pooled(sim.run(candidate)).reindex(keys).to_numpy(float)
+                cache[key] = np.nan_to_num((pooled - target) / scale, nan=0.0)
+                bar.update(1)
+                bar.set_postfix(cost=f"{0.5 * float(np.sum(cache[key] ** 2)):.3g}")
+            return cache[key]
+
+        # CRN makes the moments step functions of the parameters at a fine scale:
+        # a finite-difference step of a few per cent sees their slope, not the steps.
+        result = optimize.least_squares(
+            residuals,
+            x0,
+            jac_sparsity=_sparsity(table, params),
+            tr_solver="lsmr",
+            bounds=(low, high),
+            diff_step=0.05,
+            x_scale=np.maximum(x0, 0.05),
+            xtol=1e-3,
+            ftol=1e-3,
+            max_nfev=max(1, max_evaluations // (len(params) + 1)),
+            method="trf",
+        )
+    jac = result.jac.toarray() if hasattr(result.jac, "toarray") else np.atleast_2d(result.jac)
+    cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    fitted = load_scenario(scenario, _overrides(scenario, params, result.x))
+    rows = []
+    for i, p in enumerate(params):
+        moments = "contacted" if p.source is None else "qualified, opportunity, won"
+        rows.append(
+            {
+                "parameter": p.name,
+                "source": p.source or "all",
+                "start": float(x0[i]),
+                "estimate": float(result.x[i]),
+                "low": float(max(p.low, result.x[i] - _Z * se[i])),
+                "high": float(min(p.high, result.x[i] + _Z * se[i])),
+                "method": "simulated moments",
+                "moments": moments,
+            }
+        )
+    out = pd.DataFrame(rows)
+    out.attrs["cost"] = float(result.cost)
+    out.attrs["evaluations"] = len(cache)
+    out.attrs["replications"] = replications
+    return fitted, out
+
+
+# --------------------------------------------------------------------- fit check
+
+
+@dataclass(frozen=True)
+class FitCheck:
+    """Observed against simulated rates and volumes, and the verdict.
+
+    Attributes
+    ----------
+    table
+        ``source, stage, observed, observed_low, observed_high, simulated,
+        simulated_low, simulated_high, inside, off`` (``off``: simulated over
+        observed, minus one). ``stage`` ``leads_per_week`` is the volume.
+    verdict
+        One sentence, e.g. "the calibrated model reproduces 11 of 12 observed rates
+        within their 95% intervals; referral's lead->won is off by 18%".
+    """
+
+    table: pd.DataFrame
+    verdict: str
+
+
+def fit_check(
+    scenario: Scenario,
+    observed: pd.DataFrame,
+    *,
+    replications: int = 8,
+    backend: str | Backend[Any] | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+) -> FitCheck:
+    """Simulate the scenario and compare each observed rate and volume with it.
+
+    A rate is reproduced when the simulated mean lies inside the observed 95%
+    interval. Volumes (``leads_per_week``) are compared with an exact Poisson interval
+    of the observed count over the scenario's horizon. Simulated intervals are Student-t
+    intervals of the mean over the replications.
+    """
+    table = _clean_observed(observed, scenario)
+    seeds = _seeds(scenario, replications, seed)
+    base = load_scenario(scenario, {"run.accounting": "window"})
+    sources = tuple(dict.fromkeys(table["source"]))
+    with _pool(backend, workers) as pool:
+        runs = _Simulator(pool, seeds, sources).run(base)
+    rows: list[dict[str, Any]] = []
+    for rec in table.itertuples(index=False):
+        sim = runs[(runs["source"] == rec.source) & (runs["stage"] == rec.stage)]["rate"]
+        mean, lo, hi = _t_interval(sim.to_numpy(float))
+        rows.append(_row(rec.source, rec.stage, rec.rate, rec.low, rec.high, mean, lo, hi))
+    if {"leads", "leads_per_week"} <= set(table.columns):
+        for name in sources:
+            mine = table[table["source"] == name].iloc[0]
+            count, per_week = int(mine["leads"]), float(mine["leads_per_week"])
+            weeks = count / per_week if per_week > 0 else math.nan
+            low, high = _poisson_interval(count)
+            volume = runs[runs["source"] == name].groupby("seed")["leads_per_week"].first()
+            mean, lo, hi = _t_interval(volume.to_numpy(float))
+            rows.append(
+                _row(name, "leads_per_week", per_week, low / weeks, high / weeks, mean, lo, hi)
+            )
+    out = pd.DataFrame(rows)
+    return FitCheck(out, verdict(out))
+
+
+def _row(
+    source: str, stage: str, obs: float, low: float, high: float, sim: float, slo: float, shi: float
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "stage": stage,
+        "observed": obs,
+        "observed_low": low,
+        "observed_high": high,
+        "simulated": sim,
+        "simulated_low": slo,
+        "simulated_high": shi,
+        "inside": bool(low - 1e-12 <= sim <= high + 1e-12),
+        "off": sim / obs - 1.0 if obs > 0 else math.nan,
+    }
+
+
+def _t_interval(x: np.ndarray) -> tuple[float, float, float]:
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if len(x) < 2 or np.all(x == x[0]):
+        return mean, mean, mean
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(0.95)
+    return mean, float(ci.low), float(ci.high)
+
+
+def _poisson_interval(count: int) -> tuple[float, float]:
+    """Exact (Garwood) 95% interval of a Poisson count."""
+    low = 0.0 if count == 0 else float(stats.chi2.ppf(0.025, 2 * count) / 2)
+    high = float(stats.chi2.ppf(0.975, 2 * count + 2) / 2)
+    return low, high
+
+
+_STAGE_LABEL = {
+    "contacted": "lead->contacted",
+    "qualified": "lead->qualified",
+    "opportunity": "lead->opportunity",
+    "won": "lead->won",
+    "leads_per_week": "leads per week",
+}
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """The fit check in one sentence: how many reproduced, and the worst miss."""
+    rates = table[table["stage"] != "leads_per_week"]
+    volumes = table[table["stage"] == "leads_per_week"]
+    text = (
+        f"the calibrated model reproduces {int(rates['inside'].sum())} of {len(rates)} "
+        "observed rates within their 95% intervals"
+    )
+    if len(volumes):
+        text += f" and {int(volumes['inside'].sum())} of {len(volumes)} weekly volumes"
+    misses = table[~table["inside"]]
+    if misses.empty:
+        return text
+    worst = misses.loc[misses["off"].abs().fillna(np.inf).idxmax()]
+    off = worst["off"]
+    size = f"off by {abs(off):.0%}" if math.isfinite(off) else "off"
+    return (
+        f"{text}; {worst['source']}'s {_STAGE_LABEL.get(worst['stage'], worst['stage'])} is {size}"
+    )
+
+
+# ---------------------------------------------------------------------- back-test
+
+#: What the back-test counts in the held-out window, by the date that counts it.
+BACKTEST_COUNTS: dict[str, str] = {
+    "leads": "created_at",
+    "opportunities": "opportunity_at",
+    "wins": "won_at",
+}
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A forecast of the held-out end of the history against what happened.
+
+    Attributes
+    ----------
+    table
+        Per source (and ``all``) and count (leads, opportunities, wins in the held-out
+        window): ``actual``, ``forecast`` (mean over the replications), ``low`` and
+        ``high`` (95% prediction interval of one realisation), ``error`` (forecast
+        over actual, minus one) and ``inside``.
+    cutoff, end
+        The held-out window.
+    scenario
+        The scenario calibrated on the history before ``cutoff``.
+    summary
+        One sentence: the error of the totals, and how many actual counts fell inside
+        their intervals.
+    """
+
+    table: pd.DataFrame
+    cutoff: pd.Timestamp
+    end: pd.Timestamp
+    scenario: Scenario
+    summary: str
+
+
+def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+    values = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    return values.astype("datetime64[ns]")
+
+
+def _end_of_data(frame: pd.DataFrame) -> pd.Timestamp:
+    given = frame.attrs.get("as_of")
+    if given is not None:
+        return pd.Timestamp(given)
+    dated = [c for c in frame.columns if c.endswith("_at")]
+    return pd.Timestamp(max(_dates(frame, c).max() for c in dated))
+
+
+def history_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The frame as it would have been exported at ``cutoff``.
+
+    Leads created before it; any later date blanked; a lead won or lost later is
+    ``open``. (A lead lost before it became an opportunity has no date to tell when:
+    it stays lost.)
+    """
+    created = _dates(frame, "created_at")
+    out = frame.loc[created < cutoff].copy()
+    for column in [c for c in out.columns if c.endswith("_at")]:
+        when = _dates(out, column)
+        out[column] = when.where(when < cutoff)
+    if "status" in out.columns:
+        status = out["status"].astype("string").str.lower()
+        for column, value in (("won_at", "won"), ("lost_at", "lost")):
+            if column in frame.columns:
+                later = _dates(frame.loc[out.index], column) >= cutoff
+                out.loc[later & status.eq(value).fillna(False), "status"] = "open"
+    out.attrs["as_of"] = cutoff
+    return out.reset_index(drop=True)
+
+
+def _window_counts(
+    frame: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp
+) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for what, column in BACKTEST_COUNTS.items():
+        if column not in frame.columns:
+            continue
+        when = _dates(frame, column)
+        inside = (when >= cutoff) & (when <= end)
+        for name, n in frame.loc[inside, "source"].value_counts().items():
+            counts[(str(name), what)] = int(n)
+    return counts
+
+
+@dataclass(frozen=True)
+class _ForecastTask:
+    scenario: dict[str, Any]
+    seed: int
+    cutoff: pd.Timestamp
+    end: pd.Timestamp
+
+
+def _forecast_counts(task: _ForecastTask) -> dict[tuple[str, str], int]:
+    crm = to_crm(simulate(load_scenario(task.scenario), seed=task.seed))
+    return _window_counts(crm, task.cutoff, task.end)
+
+
+def _calibrated_scenario(train: pd.DataFrame, progress: bool) -> Scenario:
+    from simfunnel import calibration
+
+    calibrate = getattr(calibration, "calibrate", None)
+    if calibrate is None:
+        raise SimfunnelError("backtest: give calibrate=..., a function from a frame to a scenario")
+    scenario: Scenario = calibrate(train, progress=progress).scenario
+    return scenario
+
+
+def backtest(
+    frame: pd.DataFrame,
+    holdout: float = 0.25,
+    *,
+    calibrate: Callable[[pd.DataFrame], Scenario] | None = None,
+    replications: int = 20,
+    backend: str | Backend[Any] | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    seed: int | None = None,
+) -> Backtest:
+    """Calibrate on the first part of the history, forecast the rest, compare.
+
+    Parameters
+    ----------
+    frame
+        A canonical lead frame (the native CRM header).
+    holdout
+        Share of the history's time span held out at its end (0.25: the last quarter).
+    calibrate
+        Frame -> calibrated scenario; default :func:`simfunnel.calibrate`'s scenario.
+    replications
+        Forecast runs; their spread gives the prediction intervals.
+    backend, workers
+        Where the forecast runs execute.
+    progress
+        Show progress bars.
+    seed
+        Root seed of the forecast runs; default the calibrated scenario's.
+
+    Returns
+    -------
+    Backtest
+        Leads, opportunities and wins per source in the held-out window: actual against
+        forecast with its interval, and the error.
+    """
+    if not 0.0 < holdout < 1.0:
+        raise SimfunnelError(f"holdout: must be between 0 and 1, got {holdout}")
+    created = _dates(frame, "created_at")
+    if created.isna().all():
+        raise SimfunnelError("backtest: the frame has no created_at dates")
+    first, end = created.min(), _end_of_data(frame)
+    cutoff = first + (end - first) * (1.0 - holdout)
+    train = history_before(frame, cutoff)
+    if train.empty:
+        raise SimfunnelError(f"backtest: no lead was created before the cutoff {cutoff}")
+    scenario = (calibrate or (lambda f: _calibrated_scenario(f, progress)))(train)
+    day0 = first.normalize()
+    forecast = load_scenario(
+        scenario,
+        {
+            "run.start_date": day0.date().isoformat(),
+            "run.horizon_days": (end - day0) / pd.Timedelta(days=1),
+            "run.accounting": "window",
+        },
+    )
+    raw = forecast.model_dump(mode="json")
+    tasks = [_ForecastTask(raw, s, cutoff, end) for s in _seeds(forecast, replications, seed)]
+    runs: list[dict[tuple[str, str], int]] = []
+    with (
+        _pool(backend, workers) as pool,
+        tqdm(total=len(tasks), disable=not progress, desc="back-test", unit="run") as bar,
+    ):
+        for _, outcome in pool.map(_forecast_counts, tasks):
+            if not isinstance(outcome, Done):
+                raise SimfunnelError(f"a back-test run failed: {outcome.error}")
+            runs.append(outcome.value)
+            bar.update(1)
+    actual = _window_counts(frame, cutoff, end)
+    sources = sorted(set(frame["source"].astype(str)))
+    whats = [w for w, c in BACKTEST_COUNTS.items() if c in frame.columns]
+    rows = []
+    for name in [*sources, "all"]:
+        for what in whats:
+            if name == "all":
+                sims = np.array([sum(r.get((s, what), 0) for s in sources) for r in runs], float)
+                real = sum(actual.get((s, what), 0) for s in sources)
+            else:
+                sims = np.array([r.get((name, what), 0) for r in runs], float)
+                real = actual.get((name, what), 0)
+            rows.append(_forecast_row(name, what, real, sims))
+    table = pd.DataFrame(rows)
+    return Backtest(table, cutoff, end, scenario, _backtest_summary(table, holdout))
+
+
+def _forecast_row(source: str, what: str, actual: int, sims: np.ndarray) -> dict[str, Any]:
+    mean = float(sims.mean())
+    sd = float(sims.std(ddof=1)) if len(sims) > 1 else 0.0
+    half = float(stats.t.ppf(0.975, max(len(sims) - 1, 1))) * sd * math.sqrt(1 + 1 / len(sims))
+    low, high = max(0.0, mean - half), mean + half
+    return {
+        "source": source,
+        "count": what,
+        "actual": actual,
+        "forecast": mean,
+        "low": low,
+        "high": high,
+        "error": mean / actual - 1.0 if actual > 0 else math.nan,
+        "inside": bool(low <= actual <= high),
+    }
+
+
+def _backtest_summary(table: pd.DataFrame, holdout: float) -> str:
+    totals = table[table["source"] == "all"].set_index("count")
+    parts = [
+        f"{what} {row['error']:+.0%}"
+        for what, row in totals.iterrows()
+        if math.isfinite(row["error"])
+    ]
+    per_source = table[table["source"] != "all"]
+    return (
+        f"forecasting the last {holdout:.0%} of the history from the rest: "
+        f"{', '.join(parts)} against what happened; {int(per_source['inside'].sum())} of "
+        f"{len(per_source)} actual counts per source inside their 95% prediction intervals"
+    )

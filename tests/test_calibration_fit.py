@@ -1,0 +1,204 @@
+"""The simulation-based fit, the fit check and the back-test, on a round trip.
+
+A known scenario (the shipped example's, over half a year) is exported as a CRM would
+export it; the fit starts from other values and must find the ones behind the export.
+Few replications and evaluations keep this cheap; the seeds are fixed, so every
+assertion is decided the same way on every run.
+"""
+
+import pandas as pd
+import pytest
+
+import simfunnel
+from simfunnel.calibration.estimate import observed_rates, weeks_observed
+from simfunnel.calibration.fit import (
+    backtest,
+    default_parameters,
+    fit_by_simulation,
+    fit_check,
+    history_before,
+    verdict,
+)
+from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
+from simfunnel.errors import SimfunnelError
+from simfunnel.parameters import load_scenario
+
+TRUTH = load_scenario(
+    sample_path(EXAMPLE_SCENARIO), {"run.horizon_days": 182, "run.accounting": "window"}
+)
+DEFAULT_MIX = {"ready": 0.27, "not_ready": 0.49, "unqualified": 0.24}  # domain.md 6
+SOURCES = TRUTH.source_names
+
+
+def start_from(truth, train=None):
+    """The truth with what the fit estimates moved to other values (and volumes from data)."""
+    contact = 0.3
+    ratio = truth.process.retry_contact_probability / truth.process.contact_probability
+    overrides = {
+        "process.contact_probability": contact,
+        "process.retry_contact_probability": contact * ratio,
+        **{f"sources.{s}.quality": DEFAULT_MIX for s in truth.source_names},
+    }
+    if train is not None:
+        rates = observed_rates(train)
+        overrides["run.horizon_days"] = weeks_observed(train) * 7
+        for name, per_week in rates.groupby("source")["leads_per_week"].first().items():
+            overrides[f"sources.{name}.leads_per_week"] = float(per_week)
+    return load_scenario(truth, overrides)
+
+
+@pytest.fixture(scope="module")
+def export():
+    return simfunnel.simulate(TRUTH, seed=5).to_crm()
+
+
+@pytest.fixture(scope="module")
+def observed(export):
+    return observed_rates(export)
+
+
+@pytest.fixture(scope="module")
+def fitted(export, observed):
+    return fit_by_simulation(
+        start_from(TRUTH, export), observed, replications=3, workers=2, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def check(fitted, observed):
+    return fit_check(fitted[0], observed, replications=6, workers=2)
+
+
+def test_fit_recovers_the_contact_probability(fitted):
+    scenario, table = fitted
+    contact = table.set_index("parameter").loc["contact_probability"]
+    truth = TRUTH.process.contact_probability
+    assert contact["start"] == pytest.approx(0.3)
+    assert contact["low"] <= truth <= contact["high"]
+    assert contact["high"] - contact["low"] < 0.15  # an interval that says something
+    assert scenario.process.contact_probability == pytest.approx(contact["estimate"])
+    ratio = TRUTH.process.retry_contact_probability / truth
+    assert scenario.process.retry_contact_probability == pytest.approx(contact["estimate"] * ratio)
+
+
+def test_fit_moves_ready_shares_and_nothing_else(fitted):
+    scenario, table = fitted
+    ready = table[table["parameter"] == "quality.ready"].set_index("source")
+    assert sorted(ready.index) == sorted(SOURCES)
+    for source in scenario.sources:
+        q = source.quality
+        assert q.ready == pytest.approx(ready.loc[source.name, "estimate"])
+        assert q.ready + q.not_ready + q.unqualified == pytest.approx(1.0)
+        # the rest keeps the start's not-ready to unqualified split
+        assert q.not_ready / q.unqualified == pytest.approx(0.49 / 0.24)
+        truth = next(s for s in TRUTH.sources if s.name == source.name)
+        assert source.leads_per_week == pytest.approx(truth.leads_per_week, rel=0.1)
+        assert source.win_probability == truth.win_probability
+    # the quality-heavy sources come out ahead of paid search, as in the truth
+    assert ready.loc["organic_search", "estimate"] > ready.loc["paid_search", "estimate"]
+    assert ready.loc["referral", "estimate"] > ready.loc["paid_search", "estimate"]
+    assert table.attrs["replications"] == 3 and table.attrs["evaluations"] > len(table)
+
+
+def test_fit_check_reproduces_the_observed_rates(check, observed):
+    table = check.table
+    rates = table[table["stage"] != "leads_per_week"]
+    assert len(rates) == len(observed) == 3 * 4
+    assert rates["inside"].sum() >= 10
+    volumes = table[table["stage"] == "leads_per_week"]
+    assert volumes["inside"].all() and len(volumes) == 3
+    assert (table["simulated_low"] <= table["simulated"]).all()
+    assert (table["simulated"] <= table["simulated_high"]).all()
+    assert check.verdict.startswith(
+        f"the calibrated model reproduces {int(rates['inside'].sum())} of 12 observed rates "
+        "within their 95% intervals and 3 of 3 weekly volumes"
+    )
+
+
+def test_verdict_names_the_worst_miss():
+    rows = [
+        ("paid_search", "won", 0.02, 0.015, 0.025, 0.021, True),
+        ("organic_search", "opportunity", 0.30, 0.27, 0.33, 0.354, False),
+        ("referral", "qualified", 0.30, 0.27, 0.33, 0.34, False),
+    ]
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "source",
+            "stage",
+            "observed",
+            "observed_low",
+            "observed_high",
+            "simulated",
+            "inside",
+        ],
+    )
+    table["off"] = table["simulated"] / table["observed"] - 1
+    assert verdict(table) == (
+        "the calibrated model reproduces 1 of 3 observed rates within their 95% intervals; "
+        "organic_search's lead->opportunity is off by 18%"
+    )
+    assert verdict(table.assign(inside=True)).endswith(
+        "reproduces 3 of 3 observed rates within their 95% intervals"
+    )
+
+
+def test_history_before_a_cutoff_knows_nothing_after_it(export):
+    cutoff = pd.Timestamp(TRUTH.run.start_date) + pd.Timedelta(days=120)
+    train = history_before(export, cutoff)
+    assert len(train) == (export["created_at"] < cutoff).sum()
+    dates = [c for c in train.columns if c.endswith("_at")]
+    assert (train[dates].max() < cutoff).all()
+    won_later = export["won_at"] >= cutoff
+    assert won_later.any()
+    ids = set(export.loc[won_later & (export["created_at"] < cutoff), "lead_id"])
+    assert (train.loc[train["lead_id"].isin(ids), "status"] == "open").all()
+    assert train.attrs["as_of"] == cutoff
+
+
+@pytest.fixture(scope="module")
+def back(export):
+    def calibrate(train):
+        rates = observed_rates(train)
+        scenario, _ = fit_by_simulation(
+            start_from(TRUTH, train),
+            rates,
+            replications=2,
+            workers=2,
+            progress=False,
+            max_evaluations=20,
+        )
+        return scenario
+
+    return backtest(export, 0.25, calibrate=calibrate, replications=12, workers=2)
+
+
+def test_backtest_intervals_cover_the_held_out_truth(back, export):
+    table = back.table
+    assert set(table["count"]) == {"leads", "opportunities", "wins"}
+    assert set(table["source"]) == {*SOURCES, "all"}
+    held_out = export[export["created_at"] >= back.cutoff]
+    total = table.set_index(["source", "count"])
+    assert total.loc[("all", "leads"), "actual"] == len(held_out)
+    assert table[table["source"] == "all"]["inside"].all()
+    per_source = table[table["source"] != "all"]
+    assert per_source["inside"].sum() >= len(per_source) - 1
+    assert abs(total.loc[("all", "leads"), "error"]) < 0.1
+    assert back.summary.startswith("forecasting the last 25% of the history from the rest: leads ")
+    span = back.end - export["created_at"].min()
+    assert (back.end - back.cutoff) / span == pytest.approx(0.25, abs=0.01)
+
+
+def test_bad_arguments_are_refused_in_one_line(export, observed):
+    with pytest.raises(SimfunnelError, match="holdout: must be between 0 and 1, got 1.5"):
+        backtest(export, 1.5, calibrate=lambda f: TRUTH)
+    with pytest.raises(SimfunnelError, match=r"observed: missing column\(s\) high, low"):
+        fit_by_simulation(TRUTH, observed.drop(columns=["low", "high"]))
+    elsewhere = observed.assign(source="webinar")
+    with pytest.raises(SimfunnelError, match="observed: no stage rate of any of the scenario"):
+        fit_check(TRUTH, elsewhere)
+    assert default_parameters(TRUTH, observed[observed["stage"] == "contacted"])[0].name == (
+        "contact_probability"
+    )
+    with pytest.raises(SimfunnelError, match="replications: need at least 2, got 1"):
+        fit_check(TRUTH, observed, replications=1)
