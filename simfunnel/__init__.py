@@ -21,6 +21,7 @@ from simfunnel.errors import ScenarioError, SimfunnelError, SpecError, StoreErro
 from simfunnel.version import __version__
 
 if TYPE_CHECKING:
+    from simfunnel.calibration.calibrate import Calibration, calibrate
     from simfunnel.experiments.across import AcrossComparison, compare_across
     from simfunnel.experiments.analysis import (
         best_points,
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 #: Where each lazily imported public name lives.
 _LAZY = {
+    "Calibration": "simfunnel.calibration.calibrate",
+    "calibrate": "simfunnel.calibration.calibrate",
     "AcrossComparison": "simfunnel.experiments.across",
     "compare_across": "simfunnel.experiments.across",
     "best_points": "simfunnel.experiments.analysis",
@@ -97,6 +100,7 @@ __all__ = [
     "KPI_DOCS",
     "KPI_NAMES",
     "AcrossComparison",
+    "Calibration",
     "Comparison",
     "OptimizationResult",
     "OptimizeSpec",
@@ -111,6 +115,7 @@ __all__ = [
     "__version__",
     "best_points",
     "bundled_scenarios",
+    "calibrate",
     "compare",
     "compare_across",
     "erlang_a",

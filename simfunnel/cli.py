@@ -249,7 +249,49 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_cmd_list)
 
     _add_experiment_commands(sub)
+    _add_calibrate_command(sub)
     return parser
+
+
+def _add_calibrate_command(sub: Any) -> None:
+    cal = sub.add_parser(
+        "calibrate",
+        help="calibrate a scenario from a CRM export (leads, and optionally deals)",
+        description="Read a CRM export (CSV, Parquet or .xlsx), estimate volumes, stage rates, "
+        "time to close, deal sizes and speed-to-lead decay, and write a scenario YAML with the "
+        "evidence for each calibrated field in a comment. Nothing is written unless the "
+        "calibration finished.",
+    )
+    cal.add_argument("leads", metavar="LEADS", help="lead table: CSV, Parquet or .xlsx")
+    cal.add_argument("--deals", metavar="DEALS", help="deals/opportunities table, joined on an id")
+    how = cal.add_mutually_exclusive_group()
+    how.add_argument("--mapping", metavar="MAP.yaml", help="YAML column mapping (see README)")
+    how.add_argument("--preset", choices=["hubspot", "salesforce"], help="a CRM's standard export")
+    cal.add_argument("--out", required=True, metavar="FILE.yaml", help="scenario file to write")
+    cal.add_argument("--report", metavar="DIR", help="write the fit-check report into DIR")
+    cal.add_argument(
+        "--holdout",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="back-test: calibrate on the first 1-SHARE of the history, simulate the rest",
+    )
+    cal.add_argument(
+        "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
+    )
+    cal.add_argument(
+        "--simulate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fit the quality mix and contact/qualification chances by simulation",
+    )
+    cal.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from simfunnel.calibration.command import run
+
+    return run(args)
 
 
 def _add_backend_options(cmd: argparse.ArgumentParser) -> None:

@@ -1,0 +1,178 @@
+"""``simfunnel.calibrate``: a CRM export in, a calibrated scenario and its evidence out.
+
+>>> import simfunnel
+>>> cal = simfunnel.calibrate("leads.csv", mapping="hubspot")  # doctest: +SKIP
+>>> cal.scenario.sources[0].leads_per_week  # doctest: +SKIP
+>>> cal.estimates  # tidy: field, source, estimate, low, high, n, method, from_data
+>>> cal.write("my_scenario.yaml")  # doctest: +SKIP
+
+Reading and checking (:mod:`~simfunnel.calibration.read`), direct estimates
+(:mod:`~simfunnel.calibration.estimate`) and the scenario (:mod:`~simfunnel.calibration.
+writer`) happen here; the simulation-based fit, the fit check and the back-test live in
+:mod:`simfunnel.calibration.fit` and are reached through :class:`Calibration`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
+from simfunnel.calibration.mapping import Mapping, as_mapping
+from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
+from simfunnel.calibration.writer import build_scenario, scenario_yaml
+from simfunnel.errors import CalibrationError
+from simfunnel.parameters import Scenario
+
+#: Sources with fewer leads than this are pooled into ``other``.
+MIN_LEADS_PER_SOURCE = 30
+
+
+@dataclass
+class Calibration:
+    """A calibrated scenario with the estimates and data behind it.
+
+    Attributes
+    ----------
+    scenario
+        The validated scenario (direct estimates over the domain defaults; refined by
+        the simulation-based fit when it ran).
+    estimates
+        Tidy table: ``field, source, estimate, low, high, n, method, from_data``.
+    observed
+        Observed stage rates per source (``source, stage, leads, reached, rate, low,
+        high, leads_per_week``), what the simulation-based fit reproduces.
+    frame
+        The canonical lead frame the estimates came from.
+    report
+        What reading did (files, encoding, mapping, rows skipped).
+    pooled
+        Source names pooled into ``other``.
+    """
+
+    scenario: Scenario
+    estimates: pd.DataFrame
+    observed: pd.DataFrame
+    frame: pd.DataFrame
+    report: ReadReport
+    pooled: list[str] = field(default_factory=list)
+    comments: dict[str, str] = field(default_factory=dict)
+    defaults: list[str] = field(default_factory=list)
+    fit: Any = None
+
+    def summary_lines(self) -> list[str]:
+        """What was read and estimated, one fact a line."""
+        lines = self.report.lines()
+        if self.pooled:
+            lines.append(
+                f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
+                + ", ".join(self.pooled)
+            )
+        fields = sorted(self.comments)
+        lines.append(f"{len(fields)} scenario fields from the data")
+        return lines
+
+    def to_yaml(self) -> str:
+        """The scenario as commented YAML, each calibrated field with its evidence."""
+        header = [f"simfunnel calibrate: {line}" for line in self.report.files]
+        if self.pooled:
+            header.append("pooled into 'other': " + ", ".join(self.pooled))
+        return scenario_yaml(self.scenario, self.comments, self.defaults, header)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the scenario YAML to ``path`` (whole, through a temporary file)."""
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(self.to_yaml(), encoding="utf-8")
+        tmp.replace(target)
+        return target
+
+    def _fit_module(self) -> Any:
+        try:
+            return importlib.import_module("simfunnel.calibration.fit")
+        except ModuleNotFoundError as exc:  # pragma: no cover - until the fit lands
+            raise CalibrationError("the simulation-based fit is not available") from exc
+
+    def fit_check(self, **options: Any) -> Any:
+        """Observed against simulated stage rates (see ``simfunnel.calibration.fit.fit_check``)."""
+        return self._fit_module().fit_check(self.scenario, self.observed, **options)
+
+    def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
+        """Calibrate on the first part of the history, simulate the rest, compare."""
+        return self._fit_module().backtest(self.frame, holdout=holdout, **options)
+
+
+def _table(value: pd.DataFrame | str | Path | Table, what: str) -> pd.DataFrame | Table:
+    if isinstance(value, str | Path):
+        return read_table(value, what)
+    return value
+
+
+def calibrate(
+    leads: pd.DataFrame | str | Path,
+    deals: pd.DataFrame | str | Path | None = None,
+    mapping: Mapping | dict[str, Any] | str | Path | None = None,
+    *,
+    strict: bool = False,
+    min_leads: int = MIN_LEADS_PER_SOURCE,
+    max_bad_share: float = MAX_BAD_SHARE,
+    simulate: bool = False,
+    name: str = "calibrated",
+    **fit_options: Any,
+) -> Calibration:
+    """Calibrate a scenario from a lead table (and a deals table).
+
+    Parameters
+    ----------
+    leads, deals
+        DataFrames or file paths (CSV, Parquet, .xlsx).
+    mapping
+        A :class:`~simfunnel.calibration.mapping.Mapping`, a dict in the YAML format, a
+        preset name (``hubspot``, ``salesforce``) or a mapping file; None: detected
+        from the header (simfunnel's CRM export or a preset).
+    strict
+        Refuse any bad row instead of skipping a few.
+    min_leads
+        Sources with fewer leads are pooled into ``other``.
+    simulate
+        Also fit the parameters that are not observed directly (quality mix, contact
+        and qualification chances) by simulation (``fit.fit_by_simulation``).
+
+    Raises
+    ------
+    CalibrationError
+        Bad input, in one line naming the column, the rows and an example.
+    """
+    chosen = as_mapping(mapping)
+    frame, report = lead_frame(
+        _table(leads, "leads"),
+        None if deals is None else _table(deals, "deals"),
+        chosen,
+        strict=strict,
+        max_bad_share=max_bad_share,
+    )
+    frame, pooled = pool_sources(frame, min_leads)
+    table, extras = estimates(frame)
+    observed = observed_rates(frame)
+    scenario, comments, defaults = build_scenario(table, extras, frame, name=name)
+    result = Calibration(
+        scenario=scenario,
+        estimates=table,
+        observed=observed,
+        frame=frame,
+        report=report,
+        pooled=pooled,
+        comments=comments,
+        defaults=defaults,
+    )
+    if simulate:
+        fitted = result._fit_module().fit_by_simulation(scenario, observed, **fit_options)
+        result.fit = fitted
+        refined = fitted if isinstance(fitted, Scenario) else getattr(fitted, "scenario", None)
+        if isinstance(refined, Scenario):
+            result.scenario = refined
+    return result

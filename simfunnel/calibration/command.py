@@ -1,0 +1,103 @@
+"""``simfunnel calibrate``: the command behind the CLI's thin wrapper.
+
+Checks the output paths first, then reads, checks and estimates; the scenario file is
+written only once all of that has finished, so a bad export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from simfunnel.calibration.calibrate import calibrate
+from simfunnel.calibration.mapping import load_mapping
+from simfunnel.errors import CalibrationError
+from simfunnel.textio import check_output_file
+
+
+def _fit_module() -> Any | None:
+    try:
+        return importlib.import_module("simfunnel.calibration.fit")
+    except ModuleNotFoundError:
+        return None
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if Path(args.out).suffix.lower() not in {".yaml", ".yml"}:
+        raise CalibrationError(f"--out {args.out}: the scenario file name must end in .yaml")
+    check_output_file(args.out, "--out")
+    if args.holdout is not None and not 0.0 < args.holdout < 1.0:
+        raise CalibrationError(f"--holdout: must be between 0 and 1, got {args.holdout:g}")
+    if args.report is not None:
+        folder = Path(args.report)
+        if folder.exists() and not folder.is_dir():
+            raise CalibrationError(f"--report {args.report}: is a file, not a folder")
+        parent = folder.parent if str(folder.parent) else Path(".")
+        if not parent.is_dir():
+            raise CalibrationError(f"--report {args.report}: no such folder {str(parent)!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``simfunnel calibrate`` with parsed arguments; returns the exit status."""
+    _check_args(args)
+    mapping: Any = args.preset
+    if args.mapping is not None:
+        mapping = load_mapping(args.mapping)
+    fit = _fit_module()
+    simulate = bool(args.simulate) and fit is not None and hasattr(fit, "fit_by_simulation")
+    cal = calibrate(
+        args.leads,
+        args.deals,
+        mapping,
+        strict=args.strict,
+        simulate=simulate,
+        name=Path(args.out).stem,
+    )
+    for line in cal.summary_lines():
+        print(f"calibrate: {line}", file=sys.stderr)
+    if args.simulate and not simulate:
+        print(
+            "calibrate: the simulation-based fit is not available; quality mix and "
+            "contact/qualification chances stay domain defaults",
+            file=sys.stderr,
+        )
+    backtest = None
+    if args.holdout is not None and args.report is None:
+        backtest = cal.backtest(holdout=args.holdout)
+    cal.write(args.out)
+    print(
+        f"scenario: {args.out} ({len(cal.scenario.sources)} sources, {len(cal.comments)} "
+        "fields from the data)"
+    )
+    if backtest is not None:
+        verdict = getattr(backtest, "verdict", None)
+        print(f"back-test: {verdict if verdict else backtest}")
+    if args.report is not None:
+        _report(args, cal)
+    return 0
+
+
+def _report(args: argparse.Namespace, cal: Any) -> None:
+    """Run the ``calibration`` report notebook into ``--report`` with what it declares."""
+    from simfunnel.reporting import report
+
+    notebooks = report.available_notebooks()
+    if "calibration" not in notebooks:
+        raise CalibrationError("--report: the calibration report notebook is not available")
+    declared = report.notebook_parameters(notebooks["calibration"])
+    given: dict[str, Any] = {
+        "leads": str(Path(args.leads).resolve()),
+        "deals": str(Path(args.deals).resolve()) if args.deals else "",
+        "mapping": str(Path(args.mapping).resolve()) if args.mapping else (args.preset or ""),
+        "scenario": str(Path(args.out).resolve()),
+        "holdout": args.holdout if args.holdout is not None else 0.25,
+    }
+    values = {k: v for k, v in given.items() if k in declared}
+    done = report.run_report("calibration", values, args.report, progress=False)
+    conclusion = done.headline.get("conclusion")
+    if conclusion:
+        print(conclusion)
+    print(f"HTML report: {done.html}")

@@ -1,0 +1,234 @@
+"""A scenario from the estimates: validated by the schema, written as commented YAML.
+
+:func:`build_scenario` starts from the schema's defaults (the domain figures of
+``shared/domain.md``) and sets every field the data estimated. :func:`scenario_yaml`
+writes it with a comment on each calibrated field (estimate, interval, rows behind it,
+method) and a header that lists the fields that stay domain defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from simfunnel.parameters import Scenario, scenario_from_dict
+
+#: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
+DEFAULT_CPL_USD = 198.0
+
+#: Fields that no CRM export informs, left at the schema's domain defaults.
+ALWAYS_DEFAULT: tuple[str, ...] = (
+    "sources.*.cost_per_lead_usd (domain.md 2: survey average ~$198; CRM exports hold no cost)",
+    "sources.*.quality, sources.*.fit (readiness is not recorded; fitted by simulation)",
+    "process.qualification (fitted by simulation)",
+    "process.patience, process.nurture (domain.md 3 and 6)",
+    "team shift, selling share, minutes per attempt (domain.md 4)",
+    "burnout (domain.md 5)",
+)
+
+
+def _round(value: float) -> float:
+    """Four significant figures: enough for a scenario, readable in a diff."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.4g}")
+
+
+def _comment(row: pd.Series) -> str:
+    est, low, high = (_fmt(row[k]) for k in ("estimate", "low", "high"))
+    return f"estimate {est} (95% {low} to {high}), {int(row['n'])} rows; {row['method']}"
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(float(value)):
+        return "inf" if value > 0 else "-inf"
+    return f"{float(value):.4g}"
+
+
+def build_scenario(
+    table: pd.DataFrame,
+    extras: dict[str, Any],
+    frame: pd.DataFrame,
+    name: str = "calibrated",
+) -> tuple[Scenario, dict[str, str], list[str]]:
+    """The scenario the estimates describe, with one comment per calibrated field.
+
+    Parameters
+    ----------
+    table, extras
+        From :func:`simfunnel.calibration.estimate.estimates`.
+    frame
+        The canonical lead frame (its dates set the run's start and horizon).
+
+    Returns
+    -------
+    (scenario, comments, defaults)
+        ``comments`` maps a dotted field path (``sources.web.leads_per_week``) to its
+        comment; ``defaults`` lists the fields that stay domain defaults, and why.
+
+    Raises
+    ------
+    simfunnel.errors.ScenarioError
+        If the estimates do not make a valid scenario (a bug, not bad data: estimates
+        are clipped to the schema's ranges).
+    """
+    comments: dict[str, str] = {}
+    defaults: list[str] = list(ALWAYS_DEFAULT)
+    by = {(r.field, r.source): r for r in table.itertuples(index=False)}
+
+    def take(field: str, source: str, path: str, lo: float, hi: float) -> float | None:
+        row = by.get((field, source))
+        if row is None or not math.isfinite(row.estimate):
+            return None
+        comments[path] = _comment(pd.Series(row._asdict()))
+        return _round(min(max(float(row.estimate), lo), hi))
+
+    created = pd.to_datetime(frame["created_at"])
+    first = created.min().normalize()
+    start: date = (first - pd.Timedelta(days=int(first.dayofweek))).date()
+    span_days = float((created.max() - pd.Timestamp(start)) / pd.Timedelta(days=1))
+    horizon = float(min(max(math.ceil(span_days), 56), 3660))
+    run: dict[str, Any] = {
+        "start_date": start,
+        "horizon_days": horizon,
+        "warmup_days": float(min(28.0, horizon / 4)),
+    }
+    comments["run.horizon_days"] = (
+        f"the data's span: leads from {first.date()} to {created.max().date()}"
+    )
+    sources: list[dict[str, Any]] = []
+    for source in sorted(extras):
+        src: dict[str, Any] = {"name": source}
+        path = f"sources.{source}"
+        lpw = take("leads_per_week", source, f"{path}.leads_per_week", 0.0, 1e6)
+        src["leads_per_week"] = lpw if lpw is not None else 0.0
+        src["cost_per_lead_usd"] = DEFAULT_CPL_USD
+        extra = extras[source]
+        src["day_of_week_profile"] = extra["day_of_week_profile"]
+        n = int(by[("leads_per_week", source)].n) if ("leads_per_week", source) in by else 0
+        comments[f"{path}.day_of_week_profile"] = f"leads by weekday, {n} rows"
+        if extra.get("hour_of_day_profile") is not None:
+            src["hour_of_day_profile"] = extra["hour_of_day_profile"]
+            comments[f"{path}.hour_of_day_profile"] = f"leads by hour of day, {n} rows"
+        bursts = [
+            {"start": b[0], "end": b[1], "multiplier": min(max(b[2], 0.01), 100.0)}
+            for b in extra.get("bursts", [])
+        ]
+        if bursts:
+            src["bursts"] = bursts
+            comments[f"{path}.bursts"] = "weeks far above the median week (Poisson p < 1e-4)"
+        deal: dict[str, Any] = {}
+        mean = take("deal_size.mean_usd", source, f"{path}.deal_size.mean_usd", 1.0, 1e9)
+        sigma = take("deal_size.sigma", source, f"{path}.deal_size.sigma", 0.0, 5.0)
+        if mean is not None:
+            deal["mean_usd"] = mean
+        if sigma is not None:
+            deal["sigma"] = sigma
+        if deal:
+            src["deal_size"] = deal
+        for field, lo, hi in (
+            ("opportunity_probability", 0.0, 1.0),
+            ("win_probability", 0.0, 1.0),
+            ("days_to_close", 0.0, 3650.0),
+            ("monthly_churn", 1e-6, 1.0),
+        ):
+            value = take(field, source, f"{path}.{field}", lo, hi)
+            if value is not None:
+                src[field] = value
+        sources.append(src)
+    data: dict[str, Any] = {
+        "name": name[:64],
+        "description": "Calibrated from a CRM export by simfunnel calibrate.",
+        "run": run,
+        "sources": sources,
+    }
+    reps = take("team.reps", "all", "team.reps", 1, 10_000)
+    if reps is not None:
+        data["team"] = {"reps": max(1, round(reps))}
+    else:
+        defaults.append("team.reps (no owner column)")
+    process: dict[str, Any] = {}
+    tau = take("process.decay.tau_minutes", "all", "process.decay.tau_minutes", 1e-3, 1e6)
+    floor = take("process.decay.floor", "all", "process.decay.floor", 0.0, 1.0)
+    if tau is not None and floor is not None:
+        method = str(by[("process.decay.tau_minutes", "all")].method)
+        applies = "contact" if " on contacted " in method else "qualification"
+        process["decay"] = {"tau_minutes": tau, "floor": floor, "applies_to": applies}
+    else:
+        defaults.append("process.decay (needs first-response times and outcomes)")
+    auc = take("process.routing.score_auc", "all", "process.routing.score_auc", 0.51, 0.99)
+    if auc is not None:
+        process["routing"] = {"score_auc": auc}
+    else:
+        defaults.append("process.routing.score_auc (no score column)")
+    if process:
+        data["process"] = process
+    for field, what in (
+        ("opportunity_probability", "qualified and opportunity stages"),
+        ("win_probability", "opportunity and won stages"),
+        ("days_to_close", "stage and close dates"),
+        ("deal_size.mean_usd", "amounts of won deals"),
+        ("monthly_churn", "churn dates"),
+    ):
+        missing = [s["name"] for s in sources if f"sources.{s['name']}.{field}" not in comments]
+        if missing:
+            defaults.append(f"sources.{{{', '.join(missing)}}}.{field} (needs {what})")
+    return scenario_from_dict(data), comments, defaults
+
+
+# ------------------------------------------------------------------------- YAML
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{value:.1f}"
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("...").strip()
+
+
+def _emit(node: Any, path: str, indent: int, comments: dict[str, str], out: list[str]) -> None:
+    pad = " " * indent
+    for key, value in node.items():
+        here = f"{path}.{key}" if path else str(key)
+        note = f"  # {comments[here]}" if here in comments else ""
+        if isinstance(value, dict):
+            out.append(f"{pad}{key}:{note}")
+            _emit(value, here, indent + 2, comments, out)
+        elif isinstance(value, list | tuple) and value and isinstance(value[0], dict):
+            out.append(f"{pad}{key}:{note}")
+            for item in value:
+                label = item.get("name", "")
+                item_path = f"{here}.{label}" if key == "sources" else here
+                lines: list[str] = []
+                _emit(item, item_path, indent + 4, comments, lines)
+                lines[0] = f"{pad}  - " + lines[0].lstrip()
+                out.extend(lines)
+        elif isinstance(value, list | tuple):
+            out.append(f"{pad}{key}: [{', '.join(_scalar(v) for v in value)}]{note}")
+        else:
+            out.append(f"{pad}{key}: {_scalar(value)}{note}")
+
+
+def scenario_yaml(
+    scenario: Scenario,
+    comments: dict[str, str],
+    defaults: list[str],
+    header: list[str] | None = None,
+) -> str:
+    """The scenario as YAML: only the fields that were set, each calibrated one commented.
+
+    The text reads back (``simfunnel validate``) to the same scenario.
+    """
+    data = scenario.model_dump(mode="python", exclude_unset=True)
+    lines = [f"# {line}" for line in (header or [])]
+    lines.append("# Fields calibrated from the data carry a comment: estimate, 95% interval,")
+    lines.append("# rows behind it and method. These stay domain defaults:")
+    lines += [f"#   - {d}" for d in defaults]
+    _emit(data, "", 0, comments, lines)
+    return "\n".join(lines) + "\n"
