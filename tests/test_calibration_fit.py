@@ -190,7 +190,7 @@ def test_backtest_intervals_cover_the_held_out_truth(back, export):
 
 
 def test_bad_arguments_are_refused_in_one_line(export, observed):
-    with pytest.raises(SimfunnelError, match="holdout: must be between 0 and 1, got 1.5"):
+    with pytest.raises(SimfunnelError, match=r"holdout: must be between 0 and 1, got 1\.5"):
         backtest(export, 1.5, calibrate=lambda f: TRUTH)
     with pytest.raises(SimfunnelError, match=r"observed: missing column\(s\) high, low"):
         fit_by_simulation(TRUTH, observed.drop(columns=["low", "high"]))
