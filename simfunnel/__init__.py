@@ -21,7 +21,7 @@ from simfunnel.errors import ScenarioError, SimfunnelError, SpecError, StoreErro
 from simfunnel.version import __version__
 
 if TYPE_CHECKING:
-    from simfunnel.calibration.calibrate import Calibration, calibrate
+    from simfunnel.calibration.pipeline import Calibration, calibrate
     from simfunnel.experiments.across import AcrossComparison, compare_across
     from simfunnel.experiments.analysis import (
         best_points,
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 
 #: Where each lazily imported public name lives.
 _LAZY = {
-    "Calibration": "simfunnel.calibration.calibrate",
-    "calibrate": "simfunnel.calibration.calibrate",
+    "Calibration": "simfunnel.calibration.pipeline",
+    "calibrate": "simfunnel.calibration.pipeline",
     "AcrossComparison": "simfunnel.experiments.across",
     "compare_across": "simfunnel.experiments.across",
     "best_points": "simfunnel.experiments.analysis",

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simfunnel.calibration.calibrate import calibrate
 from simfunnel.calibration.mapping import load_mapping
+from simfunnel.calibration.pipeline import calibrate
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 

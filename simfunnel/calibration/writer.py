@@ -220,15 +220,42 @@ def scenario_yaml(
     comments: dict[str, str],
     defaults: list[str],
     header: list[str] | None = None,
+    also: list[str] | None = None,
+    skeleton: Scenario | None = None,
 ) -> str:
     """The scenario as YAML: only the fields that were set, each calibrated one commented.
 
-    The text reads back (``simfunnel validate``) to the same scenario.
+    ``also`` names further dotted paths to write (``sources.web.quality``), for fields
+    set after the scenario was built; ``skeleton`` (the scenario as first built) says
+    which fields were set, when ``scenario`` has since been rebuilt whole. The text reads
+    back (``simfunnel validate``) to the same scenario.
     """
-    data = scenario.model_dump(mode="python", exclude_unset=True)
+    data = (skeleton or scenario).model_dump(mode="python", exclude_unset=True)
+    if also:
+        full = scenario.model_dump(mode="python")
+        for path in also:
+            _copy_path(full, data, path.split("."))
     lines = [f"# {line}" for line in (header or [])]
     lines.append("# Fields calibrated from the data carry a comment: estimate, 95% interval,")
     lines.append("# rows behind it and method. These stay domain defaults:")
     lines += [f"#   - {d}" for d in defaults]
     _emit(data, "", 0, comments, lines)
     return "\n".join(lines) + "\n"
+
+
+def _copy_path(full: Any, data: Any, parts: list[str]) -> None:
+    """Copy the value at ``parts`` (sources addressed by name) from ``full`` into ``data``."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(full, list | tuple):
+        src = next((x for x in full if x.get("name") == head), None)
+        dst = next((x for x in data if x.get("name") == head), None)
+        if src is not None and dst is not None and rest:
+            _copy_path(src, dst, rest)
+        return
+    if head not in full:
+        return
+    if not rest:
+        data[head] = full[head]
+        return
+    data.setdefault(head, {} if isinstance(full[head], dict) else [])
+    _copy_path(full[head], data[head], rest)

@@ -63,6 +63,8 @@ class Calibration:
     comments: dict[str, str] = field(default_factory=dict)
     defaults: list[str] = field(default_factory=list)
     fit: Any = None
+    fitted_paths: list[str] = field(default_factory=list)
+    built: Scenario | None = None
 
     def summary_lines(self) -> list[str]:
         """What was read and estimated, one fact a line."""
@@ -81,7 +83,14 @@ class Calibration:
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
             header.append("pooled into 'other': " + ", ".join(self.pooled))
-        return scenario_yaml(self.scenario, self.comments, self.defaults, header)
+        return scenario_yaml(
+            self.scenario,
+            self.comments,
+            self.defaults,
+            header,
+            also=self.fitted_paths,
+            skeleton=self.built,
+        )
 
     def write(self, path: str | Path) -> Path:
         """Write the scenario YAML to ``path`` (whole, through a temporary file)."""
@@ -120,7 +129,7 @@ def calibrate(
     strict: bool = False,
     min_leads: int = MIN_LEADS_PER_SOURCE,
     max_bad_share: float = MAX_BAD_SHARE,
-    simulate: bool = False,
+    simulate: bool = True,
     name: str = "calibrated",
     **fit_options: Any,
 ) -> Calibration:
@@ -168,11 +177,51 @@ def calibrate(
         pooled=pooled,
         comments=comments,
         defaults=defaults,
+        built=scenario,
     )
     if simulate:
-        fitted = result._fit_module().fit_by_simulation(scenario, observed, **fit_options)
-        result.fit = fitted
-        refined = fitted if isinstance(fitted, Scenario) else getattr(fitted, "scenario", None)
-        if isinstance(refined, Scenario):
-            result.scenario = refined
+        fitted, params = result._fit_module().fit_by_simulation(scenario, observed, **fit_options)
+        result.fit = params
+        result.scenario = fitted
+        _add_fitted(result, params)
     return result
+
+
+def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
+    """Put the simulation-fitted parameters into the estimates table and the comments."""
+    rows = []
+    for p in params.itertuples(index=False):
+        source = str(p.source)
+        field_path = str(p.parameter)
+        n = (
+            int(result.frame.shape[0])
+            if source == "all"
+            else int((result.frame["source"] == source).sum())
+        )
+        rows.append(
+            {
+                "field": field_path,
+                "source": source,
+                "estimate": float(p.estimate),
+                "low": float(p.low),
+                "high": float(p.high),
+                "n": n,
+                "method": f"{p.method} ({getattr(p, 'moments', '')})".replace(" ()", ""),
+                "from_data": True,
+            }
+        )
+        if source == "all":
+            path = field_path if "." in field_path else f"process.{field_path}"
+        else:
+            path = f"sources.{source}.{field_path}"
+        result.fitted_paths.append(path.removesuffix(".ready"))
+        if path == "process.contact_probability":
+            result.fitted_paths.append("process.retry_contact_probability")
+        result.comments[path] = (
+            f"estimate {p.estimate:.4g} (95% {p.low:.4g} to {p.high:.4g}), {n} rows; {p.method}"
+        )
+    if rows:
+        result.estimates = pd.concat([result.estimates, pd.DataFrame(rows)], ignore_index=True)
+        result.defaults = [d for d in result.defaults if "fitted by simulation" not in d] + [
+            "the parts of the quality mix and stage chances not fitted above"
+        ]
