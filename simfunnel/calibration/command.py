@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     mapping: Any = args.preset
     if args.mapping is not None:
         mapping = load_mapping(args.mapping)
-    fit = _fit_module()
-    simulate = bool(args.simulate) and fit is not None and hasattr(fit, "fit_by_simulation")
+    fit = _fit_module() if args.simulate else None
+    simulate = fit is not None and hasattr(fit, "fit_by_simulation")
     cal = calibrate(
         args.leads,
         args.deals,

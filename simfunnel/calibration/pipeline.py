@@ -17,16 +17,19 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
 from simfunnel.calibration.mapping import Mapping, as_mapping
 from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
-from simfunnel.calibration.writer import build_scenario, scenario_yaml
 from simfunnel.errors import CalibrationError
-from simfunnel.parameters import Scenario
+
+if TYPE_CHECKING:
+    from simfunnel.parameters import Scenario
+
+# scipy (the estimates) and the scenario schema are imported once the data has been
+# read and checked, so that bad input is refused without waiting for them.
 
 #: Sources with fewer leads than this are pooled into ``other``.
 MIN_LEADS_PER_SOURCE = 30
@@ -80,6 +83,8 @@ class Calibration:
 
     def to_yaml(self) -> str:
         """The scenario as commented YAML, each calibrated field with its evidence."""
+        from simfunnel.calibration.writer import scenario_yaml
+
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
             header.append("pooled into 'other': " + ", ".join(self.pooled))
@@ -164,6 +169,9 @@ def calibrate(
         strict=strict,
         max_bad_share=max_bad_share,
     )
+    from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
+    from simfunnel.calibration.writer import build_scenario
+
     frame, pooled = pool_sources(frame, min_leads)
     table, extras = estimates(frame)
     observed = observed_rates(frame)

@@ -299,7 +299,7 @@ def _status_meanings(raw: pd.Series, values: dict[str, str]) -> tuple[pd.Series,
 
 
 def choose_mapping(
-    columns: list[str], mapping: Mapping | None, preset: str | None = None
+    columns: list[str], mapping: Mapping | None, preset: str | None = None, where: str = "leads"
 ) -> Mapping:
     """The mapping to use: the one given, a named preset, or one detected from the header.
 
@@ -318,8 +318,8 @@ def choose_mapping(
     if found is None:
         shown = ", ".join(repr(c) for c in columns[:8])
         raise CalibrationError(
-            f"the header ({shown}{', ...' if len(columns) > 8 else ''}) is not simfunnel's "
-            "CRM export nor a HubSpot or Salesforce export; give --mapping or --preset"
+            f"{where}: the header ({shown}{', ...' if len(columns) > 8 else ''}) is not "
+            "simfunnel's CRM export nor a HubSpot or Salesforce export; give --mapping or --preset"
         )
     return found
 
@@ -374,7 +374,7 @@ def lead_frame(
     lt = _as_table(leads, "leads")
     report = ReadReport()
     report.files.append(f"{lt.name}: {len(lt.frame)} rows, {lt.how}")
-    chosen = choose_mapping(list(lt.frame.columns), mapping, preset)
+    chosen = choose_mapping(list(lt.frame.columns), mapping, preset, lt.name)
     report.mapping = chosen.name
     raw = lt.frame.reset_index(drop=True)
     roles = resolve(chosen.leads, raw.columns)
