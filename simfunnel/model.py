@@ -47,7 +47,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from heapq import heappush
+from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -225,9 +226,11 @@ class FunnelModel(FunnelBase):
                     waited_by = 0.0
                 else:
                     into = now - (k * 24.0 + clock_start)
-                    waited_by = clock_cum[k] + (
-                        min(into, clock_length) if clock_working[k] else 0.0
-                    )
+                    if not clock_working[k]:
+                        into = 0.0
+                    elif into > clock_length:  # min(into, clock_length)
+                        into = clock_length
+                    waited_by = clock_cum[k] + into
             while queue:
                 i: int = pop()
                 if cycle_att[i] == 0 and waited_by - cycle_bh[i] > pat[i]:
@@ -267,7 +270,9 @@ class FunnelModel(FunnelBase):
                 readiness = ready[i]
                 p = qual_p[readiness]
                 if readiness == 0:
-                    p = min(1.0, p * 2.0 * fit[i])
+                    p = p * 2.0 * fit[i]
+                    if not p < 1.0:  # min(1.0, p)
+                        p = 1.0
                 if decay_qual:
                     p *= qd
                 if u_qualify[a][i] < p * c:
@@ -418,16 +423,33 @@ class FunnelModel(FunnelBase):
             if ready_h < leak_h:
                 status[i] = NURTURE
                 if now + ready_h < end_limit:
-                    wake = _Wake()
-                    wake.lead = i
-                    wake.callbacks = [from_nurture]
-                    heappush(heap, (now + ready_h, NORMAL, next(eid), wake))
+                    entry = [now + ready_h, next(eid), i, False]
+                    heappush(nurture_line, entry)
+                    if nurture_line[0] is entry:
+                        schedule_nurture(entry)
             else:
                 status[i] = LEAKED
                 exit_[i] = now + leak_h
                 resolve()
 
+        def schedule_nurture(entry: list[Any]) -> None:
+            """Put a nurture return on SimPy's queue (the line's head always is)."""
+            entry[3] = True
+            wake = _Wake()
+            wake.lead = entry[2]
+            wake.callbacks = nurture_callbacks
+            heappush(heap, (entry[0], NORMAL, entry[1], wake))
+
         def from_nurture(wake: _Wake) -> None:
+            """A nurtured lead becomes ready: back in the queue for a second cycle.
+
+            Returns wait in their own heap, ordered like SimPy's queue (time, then the
+            order they were made), whose head is always on SimPy's queue: so the
+            return that fires is the head, and SimPy's heap stays small.
+            """
+            heappop(nurture_line)
+            if nurture_line and not nurture_line[0][3]:
+                schedule_nurture(nurture_line[0])
             i = wake.lead
             now = env._now
             ready[i] = 0
@@ -452,13 +474,14 @@ class FunnelModel(FunnelBase):
                 push(i)
                 if idle and on_shift:
                     dispatch()
-            ids, times = chains[wake.source]
+            ids = chains[wake.source]
             pos = wake.pos + 1
             if pos < len(ids):
+                nxt = ids[pos]
                 wake.pos = pos
-                wake.lead = ids[pos]
+                wake.lead = nxt
                 wake.callbacks = arrive_callbacks
-                heappush(heap, (now + (times[pos] - now), NORMAL, next(eid), wake))
+                heappush(heap, (now + (cycle_start[nxt] - now), NORMAL, next(eid), wake))
 
         def shifts() -> Any:
             """Put the team on shift on working days, and off at the end of the shift."""
@@ -477,13 +500,7 @@ class FunnelModel(FunnelBase):
         def at_horizon(event: Timeout) -> None:
             """Keep the state at the horizon; stop, or drain the cohort."""
             nonlocal draining
-            self._snapshot = {
-                "status": np.asarray(status, dtype=np.int8),
-                "stage": np.asarray(stage, dtype=np.int8),
-                "attempts": np.asarray(attempts, dtype=np.int32),
-                "cycle_attempts": np.asarray(cycle_att, dtype=np.int32),
-                "cycle_bh": np.asarray(cycle_bh),
-            }
+            self._keep_snapshot()
             draining = self._draining = True
             if not cohort or not unresolved:
                 finish()
@@ -494,6 +511,8 @@ class FunnelModel(FunnelBase):
         self._rep_wakes = rep_wakes
         retry_line: deque[tuple[float, int, int]] = deque()
         retry_wake = _Wake()
+        nurture_line: list[list[Any]] = []
+        nurture_callbacks = [from_nurture]
         done_callbacks = [done]
         retry_callbacks = [requeue]
         arrive_callbacks = [arrive]
@@ -508,6 +527,7 @@ class FunnelModel(FunnelBase):
             qualify,
             requeue,
             to_nurture,
+            schedule_nurture,
             from_nurture,
             arrive,
             shifts,
@@ -516,18 +536,20 @@ class FunnelModel(FunnelBase):
 
         # The first arrival of each source, in source order (as the reference's
         # arrival processes make them), then the shifts and the days.
+        # (Until a lead arrives, its cycle_start is its arrival time.)
         source_ids = drawn["source"]
-        arrival_hours = drawn["arrival_hours"]
-        chains: list[tuple[list[int], list[float]]] = []
-        for code in range(len(scenario.sources)):
-            ids = np.flatnonzero(source_ids == code)
-            chains.append((ids.tolist(), arrival_hours[ids].tolist()))
-        for code, (ids_s, times_s) in enumerate(chains):
+        chains: list[Sequence[int]] = []
+        if len(scenario.sources) == 1:
+            chains.append(range(len(cycle_start)))
+        else:
+            for code in range(len(scenario.sources)):
+                chains.append(np.flatnonzero(source_ids == code).tolist())
+        for code, ids_s in enumerate(chains):
             if ids_s:
                 wake = _Wake(source=code)
                 wake.lead = ids_s[0]
                 wake.callbacks = arrive_callbacks
-                heappush(heap, (times_s[0], NORMAL, next(eid), wake))
+                heappush(heap, (cycle_start[ids_s[0]], NORMAL, next(eid), wake))
         if not team.round_the_clock:
             self._processes.append(shifts())
         self._processes.append(self._days())

@@ -24,9 +24,22 @@ def draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
 
     Each source has its own streams, so changing one source leaves the others'
     leads untouched. Every attribute is drawn whether or not its mechanism is on,
-    so that switching a mechanism off does not reshuffle the rest.
+    so that switching a mechanism off does not reshuffle the rest; only draws that
+    nothing would read and that come last in their stream are left out (the
+    nurture times without nurture, the work times of fixed work), which changes
+    no other draw.
     """
     proc = scenario.process
+    # Nurture is reached with nurture on, or by routing low scores to it.
+    need_nurture = proc.nurture.enabled or proc.routing.nurture_below_score is not None
+    kinds = (
+        ("contact", "qualify", "work")
+        if scenario.team.work_time == "exponential"
+        else (
+            "contact",
+            "qualify",
+        )
+    )
     d_prime = math.sqrt(2.0) * float(ndtri(proc.routing.score_auc))
     ready_rate = proc.nurture.ready_hazard_per_month / HOURS_PER_MONTH
     leak_rate = proc.nurture.leak_hazard_per_month / HOURS_PER_MONTH
@@ -46,11 +59,15 @@ def draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
         patience = g.standard_exponential(n) * proc.patience.mean_hours
         if proc.patience.distribution == "fixed":
             patience = np.full(n, proc.patience.mean_hours)
-        e_ready = g.standard_exponential(n)
-        e_leak = g.standard_exponential(n)
-        with np.errstate(divide="ignore", over="ignore"):  # a zero hazard: never
-            nurture_ready = e_ready / ready_rate if ready_rate > 0 else np.full(n, np.inf)
-            nurture_leak = e_leak / leak_rate if leak_rate > 0 else np.full(n, np.inf)
+        if need_nurture:
+            e_ready = g.standard_exponential(n)
+            e_leak = g.standard_exponential(n)
+            with np.errstate(divide="ignore", over="ignore"):  # a zero hazard: never
+                nurture_ready = e_ready / ready_rate if ready_rate > 0 else np.full(n, np.inf)
+                nurture_leak = e_leak / leak_rate if leak_rate > 0 else np.full(n, np.inf)
+            nurture_ready = np.where(readiness == 2, np.inf, nurture_ready)
+        else:
+            nurture_ready = nurture_leak = np.full(n, np.inf)
         parts.append(
             {
                 "source": np.full(n, code, dtype=np.int16),
@@ -60,7 +77,7 @@ def draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
                 "score": score,
                 "value": value,
                 "patience": patience,
-                "nurture_ready": np.where(readiness == 2, np.inf, nurture_ready),
+                "nurture_ready": nurture_ready,
                 "nurture_leak": nurture_leak,
             }
         )
@@ -68,7 +85,7 @@ def draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
         # stream, so the same lead meets the same luck at its k-th attempt whatever the
         # team, routing or attempt limit (common random numbers across scenarios).
         for a in range(attempt_columns(scenario)):
-            for kind in ("contact", "qualify", "work"):
+            for kind in kinds:
                 g_a = stream(seed, "source", src.name, kind, str(a))
                 draw = g_a.random(n) if kind != "work" else g_a.standard_exponential(n)
                 parts[-1][f"{kind}_{a}"] = draw.astype(np.float32)
@@ -76,6 +93,8 @@ def draw_leads(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
         parts[-1]["opportunity_u"] = g_close.random(n).astype(np.float32)
         parts[-1]["win_u"] = g_close.random(n).astype(np.float32)
         parts[-1]["close_e"] = g_close.standard_exponential(n)
+    if len(parts) == 1:  # already in time order
+        return parts[0]
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.argsort(merged["arrival_hours"], kind="stable")
     return {k: v[order] for k, v in merged.items()}
@@ -90,7 +109,7 @@ def attempt_columns(scenario: Scenario) -> int:
 def compact(values: np.ndarray) -> array[float]:
     """A float32 column with fast scalar reads (4 bytes a value)."""
     out = array("f")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).data.cast("B"))
     return out
 
 
