@@ -78,7 +78,9 @@ def test_fit_recovers_the_contact_probability(fitted):
     assert contact["high"] - contact["low"] < 0.15  # an interval that says something
     assert scenario.process.contact_probability == pytest.approx(contact["estimate"])
     ratio = TRUTH.process.retry_contact_probability / truth
-    assert scenario.process.retry_contact_probability == pytest.approx(contact["estimate"] * ratio)
+    assert scenario.process.retry_contact_probability == pytest.approx(
+        contact["estimate"] * ratio, abs=1e-4
+    )
 
 
 def test_fit_moves_ready_shares_and_nothing_else(fitted):
@@ -90,7 +92,7 @@ def test_fit_moves_ready_shares_and_nothing_else(fitted):
         assert q.ready == pytest.approx(ready.loc[source.name, "estimate"])
         assert q.ready + q.not_ready + q.unqualified == pytest.approx(1.0)
         # the rest keeps the start's not-ready to unqualified split
-        assert q.not_ready / q.unqualified == pytest.approx(0.49 / 0.24)
+        assert q.not_ready / q.unqualified == pytest.approx(0.49 / 0.24, rel=1e-3)
         truth = next(s for s in TRUTH.sources if s.name == source.name)
         assert source.leads_per_week == pytest.approx(truth.leads_per_week, rel=0.1)
         assert source.win_probability == truth.win_probability
@@ -153,24 +155,19 @@ def test_history_before_a_cutoff_knows_nothing_after_it(export):
     assert won_later.any()
     ids = set(export.loc[won_later & (export["created_at"] < cutoff), "lead_id"])
     assert (train.loc[train["lead_id"].isin(ids), "status"] == "open").all()
-    assert train.attrs["as_of"] == cutoff
+    assert pd.Timestamp(train.attrs["as_of"]) == cutoff
 
 
 @pytest.fixture(scope="module")
 def back(export):
-    def calibrate(train):
-        rates = observed_rates(train)
-        scenario, _ = fit_by_simulation(
-            start_from(TRUTH, train),
-            rates,
-            replications=2,
-            workers=2,
-            progress=False,
-            max_evaluations=20,
-        )
-        return scenario
-
-    return backtest(export, 0.25, calibrate=calibrate, replications=12, workers=2)
+    # the whole pipeline: simfunnel.calibrate with the fit on the first 75%, then forecast
+    return backtest(
+        export,
+        0.25,
+        replications=10,
+        workers=2,
+        fit_options={"replications": 2, "max_evaluations": 20},
+    )
 
 
 def test_backtest_intervals_cover_the_held_out_truth(back, export):
@@ -184,7 +181,7 @@ def test_backtest_intervals_cover_the_held_out_truth(back, export):
     per_source = table[table["source"] != "all"]
     assert per_source["inside"].sum() >= len(per_source) - 1
     assert abs(total.loc[("all", "leads"), "error"]) < 0.1
-    assert back.summary.startswith("forecasting the last 25% of the history from the rest: leads ")
+    assert back.verdict.startswith("forecasting the last 25% of the history from the rest: leads ")
     span = back.end - export["created_at"].min()
     assert (back.end - back.cutoff) / span == pytest.approx(0.25, abs=0.01)
 
@@ -202,3 +199,87 @@ def test_bad_arguments_are_refused_in_one_line(export, observed):
     )
     with pytest.raises(SimfunnelError, match="replications: need at least 2, got 1"):
         fit_check(TRUTH, observed, replications=1)
+
+
+# ------------------------------------------------ round trip of the direct estimates
+
+# a busier year, so that every source has enough won deals for its deal size
+BUSY = load_scenario(
+    sample_path(EXAMPLE_SCENARIO),
+    {
+        "sources.paid_search.leads_per_week": 100,
+        "sources.organic_search.leads_per_week": 80,
+        "sources.referral.leads_per_week": 60,
+        "sources.paid_search.win_probability": 0.3,
+        "sources.organic_search.win_probability": 0.3,
+        "team.reps": 12,
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def year():
+    run = simfunnel.simulate(BUSY, seed=3)  # cohort accounting: every lead followed up
+    cal = simfunnel.calibrate(run.to_crm())
+    return run, cal, cal.estimates.set_index(["field", "source"])
+
+
+def test_round_trip_recovers_volumes_and_deal_sizes(year):
+    _, _, est = year
+    for source in BUSY.sources:
+        lpw = est.loc[("leads_per_week", source.name), "estimate"]
+        assert lpw == pytest.approx(source.leads_per_week, rel=0.05), source.name
+        deal = est.loc[("deal_size.mean_usd", source.name)]
+        assert deal["n"] >= 150
+        assert deal["estimate"] == pytest.approx(source.deal_size.mean_usd, rel=0.10)
+        opp = est.loc[("opportunity_probability", source.name)]
+        assert opp["low"] <= source.opportunity_probability <= opp["high"], source.name
+
+
+def test_round_trip_stage_rates_cover_the_followed_up_truth(year):
+    run, cal, _ = year
+    leads = run.leads[run.leads["arrival_hours"] < run.records.horizon_hours]
+    observed = cal.observed.set_index(["source", "stage"])
+    assert len(observed) == 12
+    for code, stage in enumerate(["contacted", "qualified", "opportunity", "won"], start=1):
+        truth = (leads["cohort_stage"] >= code).groupby(leads["source"]).mean()
+        for source, rate in truth.items():
+            row = observed.loc[(source, stage)]
+            assert row["low"] <= rate <= row["high"], (source, stage, rate, row["rate"])
+
+
+def test_round_trip_recovers_the_speed_to_lead_decay(year):
+    _, cal, est = year
+    decay = BUSY.process.decay
+    tau = est.loc[("process.decay.tau_minutes", "all")]
+    assert tau["low"] <= decay.tau_minutes <= tau["high"]
+    floor = est.loc[("process.decay.floor", "all")]
+    assert floor["low"] <= decay.floor <= floor["high"]
+    assert cal.scenario.process.decay.applies_to == "contact"
+
+
+def test_calibrate_reads_a_crm_export_without_a_mapping(cli, tmp_path):
+    export, scenario = tmp_path / "leads.csv", tmp_path / "mine.yaml"
+    done = cli(
+        "run",
+        str(sample_path(EXAMPLE_SCENARIO)),
+        "--set",
+        "run.horizon_days=182",
+        "--set",
+        "run.accounting=window",
+        "--export-crm",
+        str(export),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    # the header alone says what each column is; the fit is tested above, not here
+    done = cli("calibrate", str(export), "--out", str(scenario), "--no-simulate")
+    assert done.returncode == 0, done.stderr
+    assert f"scenario: {scenario} (3 sources" in done.stdout
+    checked = cli("validate", str(scenario))
+    assert checked.returncode == 0, checked.stderr
+    text = scenario.read_text()
+    assert "leads_per_week: " in text and "# estimate " in text
+    mine = load_scenario(scenario)
+    assert sorted(mine.source_names) == sorted(SOURCES)
+    assert str(mine.run.start_date) == "2025-01-06"

@@ -22,7 +22,9 @@ created_at, first_response_at, contacted_at, qualified_at, opportunity_at, won_a
     (disqualified, never reached, gone stale, left nurture) has status ``lost`` and no
     date.
 attempts
-    Contact attempts made on the lead by the end of the run.
+    Attempts to reach the lead: up to and including the one that reached it, or all
+    of them (by the end of the run) if nobody did. Later calls to a reached lead (after
+    nurture) are not counted, as a CRM's "attempts to contact" field counts them.
 status
     ``won``, ``lost`` or ``open`` at the horizon.
 amount
@@ -77,7 +79,7 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
     pandas.DataFrame
         One row per lead created before the horizon; dates as ``datetime64[s]``
         (NaT when empty), ``attempts`` an integer, ``amount`` and ``score`` floats;
-        ``attrs["as_of"]`` is the export date (the horizon).
+        ``attrs["as_of"]`` is the export date (the horizon, ISO text).
     """
     rec = result.records
     leads = rec.leads
@@ -119,6 +121,7 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
     status = np.full(n, "open", dtype=object)
     status[won] = "won"
     status[lost] = "lost"
+    contact_at = col("contact_attempt").astype(np.int64)
     rep = col("rep").astype(int)
     owner = np.array([f"rep_{r + 1:02d}" if r >= 0 else None for r in rep.tolist()], dtype=object)
     names = np.asarray(rec.source_names, dtype=object)
@@ -128,7 +131,8 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
             "lead_id": [f"L{i:06d}" for i in range(1, n + 1)],
             "source": names[col("source").astype(int)],
             **{name: _datetimes(origin, h) for name, h in hours.items()},
-            "attempts": col("attempts").astype(np.int64),
+            # attempts to reach: up to the reaching one, all of them if never reached
+            "attempts": np.where(contact_at > 0, contact_at, col("attempts")).astype(np.int64),
             "status": status,
             "amount": np.round(amount, 2),
             "owner": owner,
@@ -136,7 +140,8 @@ def to_crm(result: SimulationResult) -> pd.DataFrame:
         }
     )
     frame = frame[list(CRM_COLUMNS)]
-    frame.attrs["as_of"] = pd.Timestamp(start) + pd.Timedelta(hours=horizon)
+    # as text, so that it survives a Parquet file's metadata
+    frame.attrs["as_of"] = (pd.Timestamp(start) + pd.Timedelta(hours=horizon)).isoformat()
     return frame
 
 

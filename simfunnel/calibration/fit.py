@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ from simfunnel.calibration.estimate import observed_rates
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done
 from simfunnel.experiments.replications import backend_context
-from simfunnel.parameters import Scenario, load_scenario
+from simfunnel.parameters import Scenario, load_scenario, scenario_from_dict
 from simfunnel.simulation import simulate
 from simfunnel.streams import check_seed, replication_seed
 
@@ -108,8 +108,8 @@ def _start(scenario: Scenario, p: FitParameter) -> float:
     return next(s for s in scenario.sources if s.name == p.source).quality.ready
 
 
-def _overrides(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> dict[str, Any]:
-    """Dotted-path overrides that set ``params`` to ``x``."""
+def _values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> dict[str, Any]:
+    """Field paths and the values that set ``params`` to ``x``."""
     out: dict[str, Any] = {}
     proc = scenario.process
     by_name = {s.name: s for s in scenario.sources}
@@ -132,6 +132,76 @@ def _overrides(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray
         else:
             raise SimfunnelError(f"parameter {p.label!r}: not a parameter the fit knows")
     return out
+
+
+def _overrides(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> dict[str, Any]:
+    """Dotted-path overrides that set ``params`` to ``x``."""
+    return _values(scenario, params, x)
+
+
+def _with_values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> Scenario:
+    """The scenario with ``params`` at ``x``, keeping only the fields it had set.
+
+    (A scenario written back as YAML then lists what was set or fitted, not every
+    default.)
+    """
+    raw = scenario.model_dump(mode="json", exclude_unset=True)
+    # four decimals: plenty beside the intervals, and a scenario file a person can read
+    x = np.round(np.asarray(x, dtype=float), 4)
+    for path, value in _values(scenario, params, x).items():
+        if isinstance(value, dict):  # a quality mix: rounded so that it still adds up
+            value = {k: round(v, 4) for k, v in value.items()}
+            value["unqualified"] = round(1.0 - value["ready"] - value["not_ready"], 4)
+        elif isinstance(value, float):
+            value = round(value, 4)
+        if path.startswith("sources."):
+            _, name, field = path.split(".", 2)
+            source = next(s for s in raw["sources"] if s["name"] == name)
+            source[field] = value
+        else:
+            node = raw
+            *parents, last = path.split(".")
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[last] = value
+    return scenario_from_dict(raw)
+
+
+class SimulatedFit(NamedTuple):
+    """What :func:`fit_by_simulation` returns; unpacks as ``scenario, parameters``.
+
+    Attributes
+    ----------
+    scenario
+        The fitted scenario.
+    parameters
+        ``parameter, source, start, estimate, low, high, method, moments``; ``attrs``
+        holds the final cost, the evaluations and the replications per evaluation.
+    """
+
+    scenario: Scenario
+    parameters: pd.DataFrame
+
+    @property
+    def comments(self) -> dict[str, str]:
+        """A comment per fitted scenario field: estimate, interval, how it was fitted."""
+        out: dict[str, str] = {}
+        runs = f"{self.parameters.attrs.get('replications', '?')} runs an evaluation"
+        for row in self.parameters.itertuples(index=False):
+            text = (
+                f"estimate {row.estimate:.4g} (95% {row.low:.4g} to {row.high:.4g}); "
+                f"simulated moments on the observed {row.moments} rates, {runs}"
+            )
+            if row.source == "all":
+                out[f"process.{row.parameter}"] = text
+                out["process.retry_contact_probability"] = (
+                    "kept in its ratio to contact_probability (not identified separately)"
+                )
+            else:
+                out[f"sources.{row.source}.{row.parameter.split('.')[0]}"] = (
+                    f"ready {text}; not_ready and unqualified keep their ratio"
+                )
+        return out
 
 
 # ---------------------------------------------------------------- simulated moments
@@ -244,7 +314,7 @@ def fit_by_simulation(
     parameters: Sequence[FitParameter] | None = None,
     seed: int | None = None,
     max_evaluations: int = 60,
-) -> tuple[Scenario, pd.DataFrame]:
+) -> SimulatedFit:
     """Fit the quality mix and contact probability so the simulated funnel matches.
 
     Parameters
@@ -272,9 +342,9 @@ def fit_by_simulation(
 
     Returns
     -------
-    tuple
-        The fitted scenario, and a table of the fitted parameters: ``parameter,
-        source, start, estimate, low, high, method, moments``.
+    SimulatedFit
+        The fitted scenario and the table of fitted parameters (``parameter, source,
+        start, estimate, low, high, method, moments``); unpacks as a pair.
 
     Raises
     ------
@@ -332,7 +402,9 @@ def fit_by_simulation(
     jac = result.jac.toarray() if hasattr(result.jac, "toarray") else np.atleast_2d(result.jac)
     cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    fitted = load_scenario(scenario, _overrides(scenario, params, result.x))
+    # what the scenario file holds (see _with_values)
+    estimate = np.round(result.x, 4)
+    fitted = _with_values(scenario, params, estimate)
     rows = []
     for i, p in enumerate(params):
         moments = "contacted" if p.source is None else "qualified, opportunity, won"
@@ -341,9 +413,9 @@ def fit_by_simulation(
                 "parameter": p.name,
                 "source": p.source or "all",
                 "start": float(x0[i]),
-                "estimate": float(result.x[i]),
-                "low": float(max(p.low, result.x[i] - _Z * se[i])),
-                "high": float(min(p.high, result.x[i] + _Z * se[i])),
+                "estimate": float(estimate[i]),
+                "low": float(max(p.low, estimate[i] - _Z * se[i])),
+                "high": float(min(p.high, estimate[i] + _Z * se[i])),
                 "method": "simulated moments",
                 "moments": moments,
             }
@@ -352,7 +424,7 @@ def fit_by_simulation(
     out.attrs["cost"] = float(result.cost)
     out.attrs["evaluations"] = len(cache)
     out.attrs["replications"] = replications
-    return fitted, out
+    return SimulatedFit(fitted, out)
 
 
 # --------------------------------------------------------------------- fit check
@@ -509,7 +581,7 @@ class Backtest:
         The held-out window.
     scenario
         The scenario calibrated on the history before ``cutoff``.
-    summary
+    verdict
         One sentence: the error of the totals, and how many actual counts fell inside
         their intervals.
     """
@@ -518,7 +590,7 @@ class Backtest:
     cutoff: pd.Timestamp
     end: pd.Timestamp
     scenario: Scenario
-    summary: str
+    verdict: str
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -554,8 +626,9 @@ def history_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
             if column in frame.columns:
                 later = _dates(frame.loc[out.index], column) >= cutoff
                 out.loc[later & status.eq(value).fillna(False), "status"] = "open"
-    out.attrs["as_of"] = cutoff
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["as_of"] = cutoff.isoformat()
+    return out
 
 
 def _window_counts(
@@ -585,14 +658,10 @@ def _forecast_counts(task: _ForecastTask) -> dict[tuple[str, str], int]:
     return _window_counts(crm, task.cutoff, task.end)
 
 
-def _calibrated_scenario(train: pd.DataFrame, progress: bool) -> Scenario:
-    from simfunnel import calibration
+def _calibrated_scenario(train: pd.DataFrame, **options: Any) -> Scenario:
+    from simfunnel.calibration.calibrate import calibrate
 
-    calibrate = getattr(calibration, "calibrate", None)
-    if calibrate is None:
-        raise SimfunnelError("backtest: give calibrate=..., a function from a frame to a scenario")
-    scenario: Scenario = calibrate(train, progress=progress).scenario
-    return scenario
+    return calibrate(train, simulate=True, **options).scenario
 
 
 def backtest(
@@ -605,6 +674,7 @@ def backtest(
     workers: int | None = None,
     progress: bool = False,
     seed: int | None = None,
+    fit_options: dict[str, Any] | None = None,
 ) -> Backtest:
     """Calibrate on the first part of the history, forecast the rest, compare.
 
@@ -615,7 +685,8 @@ def backtest(
     holdout
         Share of the history's time span held out at its end (0.25: the last quarter).
     calibrate
-        Frame -> calibrated scenario; default :func:`simfunnel.calibrate`'s scenario.
+        Frame -> calibrated scenario; default :func:`simfunnel.calibrate` with the
+        simulation-based fit (on the same backend).
     replications
         Forecast runs; their spread gives the prediction intervals.
     backend, workers
@@ -624,6 +695,9 @@ def backtest(
         Show progress bars.
     seed
         Root seed of the forecast runs; default the calibrated scenario's.
+    fit_options
+        Passed to :func:`fit_by_simulation` by the default ``calibrate`` (e.g.
+        ``replications``, ``max_evaluations``).
 
     Returns
     -------
@@ -641,7 +715,12 @@ def backtest(
     train = history_before(frame, cutoff)
     if train.empty:
         raise SimfunnelError(f"backtest: no lead was created before the cutoff {cutoff}")
-    scenario = (calibrate or (lambda f: _calibrated_scenario(f, progress)))(train)
+    if calibrate is None:
+        options = {"backend": backend, "workers": workers, "progress": progress}
+        options.update(fit_options or {})
+        scenario = _calibrated_scenario(train, **options)
+    else:
+        scenario = calibrate(train)
     day0 = first.normalize()
     forecast = load_scenario(
         scenario,
