@@ -182,27 +182,6 @@ class SimulatedFit(NamedTuple):
     scenario: Scenario
     parameters: pd.DataFrame
 
-    @property
-    def comments(self) -> dict[str, str]:
-        """A comment per fitted scenario field: estimate, interval, how it was fitted."""
-        out: dict[str, str] = {}
-        runs = f"{self.parameters.attrs.get('replications', '?')} runs an evaluation"
-        for row in self.parameters.itertuples(index=False):
-            text = (
-                f"estimate {row.estimate:.4g} (95% {row.low:.4g} to {row.high:.4g}); "
-                f"simulated moments on the observed {row.moments} rates, {runs}"
-            )
-            if row.source == "all":
-                out[f"process.{row.parameter}"] = text
-                out["process.retry_contact_probability"] = (
-                    "kept in its ratio to contact_probability (not identified separately)"
-                )
-            else:
-                out[f"sources.{row.source}.{row.parameter.split('.')[0]}"] = (
-                    f"ready {text}; not_ready and unqualified keep their ratio"
-                )
-        return out
-
 
 # ---------------------------------------------------------------- simulated moments
 
@@ -659,7 +638,7 @@ def _forecast_counts(task: _ForecastTask) -> dict[tuple[str, str], int]:
 
 
 def _calibrated_scenario(train: pd.DataFrame, **options: Any) -> Scenario:
-    from simfunnel.calibration.calibrate import calibrate
+    from simfunnel.calibration.pipeline import calibrate
 
     return calibrate(train, simulate=True, **options).scenario
 
