@@ -140,7 +140,9 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
     ----------
     path
         The file. Its first bytes decide the format (a ZIP is read as .xlsx, ``PAR1``
-        as Parquet), so a misnamed file is read as what it is.
+        as Parquet), so a misnamed file is read as what it is. A bare name that is no
+        file but a shipped sample (``example_crm``, ``hubspot_contacts``,
+        ``salesforce_leads``, ``salesforce_opportunities``) reads that sample.
     what
         ``leads`` or ``deals``, for the messages.
 
@@ -151,6 +153,12 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
         encoding, a file with a header and no rows.
     """
     target = Path(path)
+    if not target.exists() and not target.suffix and target.name == str(path):
+        from simfunnel.calibration.samples import sample_path
+
+        bundled = sample_path(f"{target.name}.csv")
+        if bundled.is_file():  # a shipped sample by name: example_crm, hubspot_contacts...
+            target = bundled
     name = f"{what} {target.name}"
     if not target.is_file():
         reason = "is a folder, not a file" if target.is_dir() else "no such file"
