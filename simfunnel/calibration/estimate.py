@@ -326,6 +326,7 @@ def volume_estimates(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[st
         n = len(when)
         low = stats.chi2.ppf((1 - LEVEL) / 2, 2 * n) / 2 / weeks if n else 0.0
         high = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * n + 2) / 2 / weeks
+        volume_row = len(rows)
         rows.append(_row("leads_per_week", name, n / weeks, low, high, n, "count / weeks, Poisson"))
         dow = np.bincount(when.dt.day_of_week.to_numpy(), minlength=7).astype(float)
         extra: dict[str, Any] = {"day_of_week_profile": _profile(dow)}
@@ -336,7 +337,7 @@ def volume_estimates(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[st
             extra["hour_of_day_profile"] = None
         week_no = ((when - start) / pd.Timedelta(weeks=1)).astype(int).to_numpy()
         counts = np.bincount(week_no, minlength=math.ceil(weeks))[: max(int(weeks), 1)]
-        trend = _trend(counts)
+        trend, bursts, extra_leads = _trend_and_bursts(counts, start)
         if trend is not None:
             est, lo, hi = trend
             rows.append(
@@ -350,8 +351,17 @@ def volume_estimates(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[st
                     "Poisson log-linear fit of weekly counts",
                 )
             )
-        extra["bursts"] = _bursts(counts, start)
-        for burst in extra["bursts"]:
+        if bursts:
+            # the base volume is what the weeks without a campaign bring
+            base = (n - extra_leads) / weeks
+            rows[volume_row].update(
+                estimate=base,
+                low=base * rows[volume_row]["low"] * weeks / n,
+                high=base * rows[volume_row]["high"] * weeks / n,
+                method=f"count / weeks, Poisson; without the {len(bursts)} burst(s)' extra leads",
+            )
+        extra["bursts"] = bursts
+        for burst in bursts:
             rows.append(
                 _row(
                     "burst_multiplier",
@@ -360,7 +370,7 @@ def volume_estimates(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[st
                     burst[3],
                     burst[4],
                     burst[5],
-                    f"weeks {burst[0]} to {burst[1]} above the rest, Poisson",
+                    f"{burst[0]} to {burst[1]} over the baseline, Poisson p < 1e-4",
                 )
             )
         extras[name] = extra
@@ -373,57 +383,69 @@ def _profile(counts: np.ndarray) -> list[float]:
     return [round(float(v), 3) for v in smoothed / smoothed.mean()]
 
 
-def _trend(counts: np.ndarray) -> tuple[float, float, float] | None:
-    """Growth per year of weekly counts (Poisson log-linear MLE), when it is significant."""
-    if len(counts) < 8 or counts.sum() < 30:
-        return None
+def _loglinear(counts: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Poisson log-linear fit of weekly counts on time (years), on the weeks in ``use``.
+
+    Returns the fitted expected count of every week, the slope per year and its
+    standard error.
+    """
     t = np.arange(len(counts), dtype=float) / 52.0
     t -= t.mean()
+    c, tt = counts[use].astype(float), t[use]
 
     def nll(beta: np.ndarray) -> float:
-        eta = beta[0] + beta[1] * t
-        return float(np.exp(eta).sum() - (counts * eta).sum())
+        eta = beta[0] + beta[1] * tt
+        return float(np.exp(eta).sum() - (c * eta).sum())
 
-    fit = optimize.minimize(nll, x0=np.array([math.log(counts.mean() + 1e-9), 0.0]), method="BFGS")
-    b = fit.x[1]
-    eta = fit.x[0] + b * t
-    mu = np.exp(eta)
-    info = np.array([[mu.sum(), (mu * t).sum()], [(mu * t).sum(), (mu * t * t).sum()]])
-    se = math.sqrt(np.linalg.inv(info)[1, 1])
-    lo, hi = b - _Z * se, b + _Z * se
-    if lo <= 0 <= hi:
-        return None
-    return (math.expm1(b), math.expm1(lo), math.expm1(hi))
+    fit = optimize.minimize(nll, x0=np.array([math.log(c.mean() + 1e-9), 0.0]), method="BFGS")
+    mu = np.exp(fit.x[0] + fit.x[1] * tt)
+    info = np.array([[mu.sum(), (mu * tt).sum()], [(mu * tt).sum(), (mu * tt * tt).sum()]])
+    se = math.sqrt(max(np.linalg.inv(info)[1, 1], 0.0))
+    return np.exp(fit.x[0] + fit.x[1] * t), float(fit.x[1]), se
 
 
-def _bursts(counts: np.ndarray, start: pd.Timestamp) -> list[tuple[Any, ...]]:
-    """Runs of weeks whose counts are far above the median week (Poisson p < 1e-4)."""
-    if len(counts) < 8:
-        return []
-    base = float(np.median(counts))
-    if base <= 0:
-        return []
-    p = stats.poisson.sf(counts - 1, base)
-    hot = p < 1e-4
+def _trend_and_bursts(
+    counts: np.ndarray, start: pd.Timestamp
+) -> tuple[tuple[float, float, float] | None, list[tuple[Any, ...]], float]:
+    """A significant trend, the bursts above the baseline, and the leads they add.
+
+    The trend is growth per year with its interval (None when not significant). Bursts
+    are runs of weeks far above the baseline (Poisson p < 1e-4), the baseline being the
+    log-linear trend fitted without them (two passes). A burst's interval counts the
+    Poisson noise of its weeks, not the baseline's.
+    """
+    if len(counts) < 8 or counts.sum() < 30:
+        return None, [], 0.0
+    use = np.ones(len(counts), dtype=bool)
+    for _ in range(2):
+        baseline, slope, se = _loglinear(counts, use)
+        hot = stats.poisson.sf(counts - 1, baseline) < 1e-4
+        if not (~hot).sum() >= 8:
+            hot[:] = False
+        use = ~hot
+    baseline, slope, se = _loglinear(counts, use)
+    lo, hi = slope - _Z * se, slope + _Z * se
+    trend = None if lo <= 0 <= hi else (math.expm1(slope), math.expm1(lo), math.expm1(hi))
     out: list[tuple[Any, ...]] = []
+    extra = 0.0
     i = 0
     while i < len(counts):
-        if not hot[i]:
+        if use[i]:
             i += 1
             continue
         j = i
-        while j + 1 < len(counts) and hot[j + 1]:
+        while j + 1 < len(counts) and not use[j + 1]:
             j += 1
         k = int(counts[i : j + 1].sum())
-        weeks = j - i + 1
-        mult = k / (base * weeks)
-        lo = stats.chi2.ppf((1 - LEVEL) / 2, 2 * k) / 2 / (base * weeks)
-        hi = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * k + 2) / 2 / (base * weeks)
+        base = float(baseline[i : j + 1].sum())
+        extra += k - base
+        lo_m = stats.chi2.ppf((1 - LEVEL) / 2, 2 * k) / 2 / base
+        hi_m = stats.chi2.ppf(0.5 + LEVEL / 2, 2 * k + 2) / 2 / base
         first = (start + pd.Timedelta(weeks=i)).date()
         last = (start + pd.Timedelta(weeks=j + 1) - _DAY).date()
-        out.append((first, last, round(mult, 3), lo, hi, k))
+        out.append((first, last, round(k / base, 3), lo_m, hi_m, k))
         i = j + 1
-    return out
+    return trend, out, extra
 
 
 def conversion_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:

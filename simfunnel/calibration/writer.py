@@ -89,7 +89,7 @@ def build_scenario(
 
     created = pd.to_datetime(frame["created_at"])
     first = created.min().normalize()
-    start: date = (first - pd.Timedelta(days=int(first.dayofweek))).date()
+    start: date = (first - pd.Timedelta(days=int(first.day_of_week))).date()
     span_days = float((created.max() - pd.Timestamp(start)) / pd.Timedelta(days=1))
     horizon = float(min(max(math.ceil(span_days), 56), 3660))
     run: dict[str, Any] = {
