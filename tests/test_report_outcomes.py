@@ -111,6 +111,6 @@ def test_undefined_kpis_read_as_undefined():
         }
     )
     assert sentence == (
-        "**no_wins**: CAC undefined (no customers), 0.0 customers, burnout 0.10 "
-        "(means of 3 replications)."
+        "no_wins wins 0 customers, so its CAC is undefined (no customers). Their burnout "
+        "index is 0.10 (0: rested, 1: exhausted). (Means of 3 replications.)"
     )

@@ -258,3 +258,55 @@ def headline(result: OptimizationResult, team_table: pd.DataFrame | None = None)
             for row in team_table.reset_index().to_dict(orient="records")
         ]
     return out
+
+
+# One-sentence takeaways, one per figure, written from the result.
+
+
+def allocation_takeaway(result: OptimizationResult) -> str:
+    """How the recommended split moves money between sources, against the current one."""
+    budget = result.spec.budget
+    best = result.choice.best
+    if budget is None or best is None or best == CURRENT:
+        return "The current mix is the one to keep: no candidate beats it."
+    table = result.choice.table
+    moves = {
+        source: float(table.loc[best, budget_path(source)])
+        - float(table.loc[CURRENT, budget_path(source)])
+        for source in budget.sources
+    }
+    up = max(moves, key=lambda s: moves[s])
+    down = min(moves, key=lambda s: moves[s])
+    return (
+        f"The recommended mix moves the most money into {up} ({money(moves[up])} a week more) "
+        f"and out of {down} ({money(-moves[down])} a week less) than the current one."
+    )
+
+
+def convergence_takeaway(result: OptimizationResult) -> str:
+    """When the search found its best feasible trial, and how many broke a constraint."""
+    objective = result.spec.objectives()[0]
+    trials = result.trials[result.trials["state"] == "complete"]
+    feasible = trials[trials["feasible"].astype(bool)]
+    broke = len(trials) - len(feasible)
+    if feasible.empty:
+        return f"None of the {len(trials)} trials met the constraints."
+    values = feasible[objective.kpi].astype(float)
+    at = int(feasible.loc[values.idxmin() if objective.minimize else values.idxmax(), "trial"])
+    return (
+        f"The best feasible trial was trial {at} of {len(trials)}; {broke} "
+        f"trial{'s' if broke != 1 else ''} broke a constraint."
+    )
+
+
+def team_size_takeaway(table: pd.DataFrame, objective: str) -> str:
+    """The objective of the best mix at the smallest and the largest team."""
+    rows = table[table["feasible"].astype(bool)]
+    if rows.empty:
+        return "No mix meets the constraints at any team size."
+    first, last = rows.index[0], rows.index[-1]
+    text = f"With {first} reps the best mix gives {kpi_label(objective)} "
+    text += kpi_value(objective, float(rows.loc[first, objective]))
+    if last != first:
+        text += f"; with {last} reps, {kpi_value(objective, float(rows.loc[last, objective]))}"
+    return text + "."

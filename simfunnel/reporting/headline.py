@@ -13,10 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from simfunnel.experiments.across import AcrossComparison
 from simfunnel.experiments.comparison import Comparison, excludes_zero
+from simfunnel.experiments.spec import SweepSpec
 
 #: The KPIs the strategy comparison leads with, and how to speak of them.
 HEADLINE = (("cac", "CAC"), ("burnout_index", "burnout"), ("revenue", "revenue"))
@@ -148,33 +150,46 @@ def _money(x: float) -> str:
     return "undefined (no customers)" if not math.isfinite(x) else f"${x:,.0f}"
 
 
-def payback_sentence(name: str, table: pd.DataFrame) -> str:
-    """Whether a strategy pays back: its LTV/CAC and CAC payback with intervals.
+def payback_words(name: str, ratio: float, low: float, high: float, months: float) -> str:
+    """Whether a strategy pays back, from its LTV/CAC interval and CAC payback months.
 
-    LTV counts a customer's whole expected life (monthly gross margin over monthly
-    churn); the payback months ignore churn, so they are quoted only where LTV/CAC
-    shows the customers do pay back.
+    Healthy is LTV/CAC of 3 or more and CAC back within 12 months (domain.md section 2).
+    The months ignore churn, so they are quoted only where LTV/CAC shows the customers
+    do pay back.
     """
-    ratio = table.loc[("ltv_to_cac", name)]
-    months = table.loc[("cac_payback_months", name)]
-    r, r_lo, r_hi = (float(ratio[k]) for k in ("mean", "ci_low", "ci_high"))
-    m = float(months["mean"])
-    if not math.isfinite(r):
+    if not math.isfinite(ratio):
         return f"{name}: LTV/CAC undefined (no customers)."
-    band = f"LTV/CAC {r:.1f} (95% CI {r_lo:.1f} to {r_hi:.1f})"
-    if r_hi < 1:
+    band = f"LTV/CAC {ratio:.1f} (95% CI {low:.1f} to {high:.1f})"
+    if high < 1:
         return (
             f"{name} does not pay back: {band}; over their whole expected life its customers "
             "bring less gross margin than they cost."
         )
-    if r_lo >= 3 and m <= 12:
-        return f"{name} pays back well: {band}, CAC back in {m:.0f} months (healthy: 3x, <12)."
-    if r_lo > 1:
+    if low >= 3 and months <= 12:
+        return f"{name} pays back well: {band}, CAC back in {months:.0f} months (healthy: 3x, <12)."
+    if low > 1:
         return (
-            f"{name} pays back, slowly: {band}, CAC back in {m:.0f} months of gross margin "
+            f"{name} pays back, slowly: {band}, CAC back in {months:.0f} months of gross margin "
             "(domain.md: healthy is 3x and under 12 months; the median private SaaS takes ~23)."
         )
     return f"{name} may or may not pay back: {band}."
+
+
+def payback_sentence(name: str, table: pd.DataFrame) -> str:
+    """Whether a strategy pays back: its LTV/CAC and CAC payback with intervals.
+
+    LTV counts a customer's whole expected life (monthly gross margin over monthly
+    churn); see :func:`payback_words`.
+    """
+    ratio = table.loc[("ltv_to_cac", name)]
+    months = table.loc[("cac_payback_months", name)]
+    return payback_words(
+        name,
+        float(ratio["mean"]),
+        float(ratio["ci_low"]),
+        float(ratio["ci_high"]),
+        float(months["mean"]),
+    )
 
 
 def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
@@ -259,39 +274,200 @@ def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
     }
 
 
-def scenario_headline(name: str, summary: pd.DataFrame, replications: int) -> dict[str, Any]:
-    """The headline numbers of one scenario: every KPI's mean and interval."""
+def scenario_headline(
+    name: str,
+    summary: pd.DataFrame,
+    replications: int,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The headline numbers of one scenario: every KPI's mean and interval, and the verdict.
+
+    ``provenance`` (:meth:`Provenance.to_dict`) is stored as it is; its horizon and
+    warm-up let the verdict say over how many days the customers were counted.
+    """
     kpis = {
         kpi: {k: _clean(row[k]) for k in ("mean", "ci_low", "ci_high", "rel_half_width")}
         for kpi, row in summary.iterrows()
     }
     flat = {
         k: kpis[k]["mean"]
-        for k in ("cac", "customers", "revenue", "burnout_index", "median_response_hours")
+        for k in (
+            "cac",
+            "customers",
+            "revenue",
+            "burnout_index",
+            "median_response_hours",
+            "ltv_to_cac",
+            "cac_payback_months",
+        )
         if k in kpis
     }
-    return {
+    facts: dict[str, Any] = {
         "kind": "scenario",
         "scenario": name,
         "replications": replications,
         "kpis": kpis,
         "summary": flat,
     }
+    if provenance is not None:
+        facts["provenance"] = provenance
+    facts["verdict"] = scenario_sentence(facts)
+    facts["conclusion"] = facts["verdict"]
+    return facts
+
+
+def _interval(
+    kpi: str, entry: dict[str, Any] | None, spec: str, prefix: str = "", unit: str = ""
+) -> str:
+    """``$3,514 each (95% CI $3,300 to $3,700)``; the mean alone without an interval."""
+    entry = entry or {}
+    mean = format_kpi(kpi, entry.get("mean"), spec, prefix)
+    low, high = entry.get("ci_low"), entry.get("ci_high")
+    if mean.startswith("undefined"):
+        return mean
+    mean += unit
+    if (
+        low is None
+        or high is None
+        or not (math.isfinite(float(low)) and math.isfinite(float(high)))
+    ):
+        return mean
+    return f"{mean} (95% CI {prefix}{float(low):{spec}} to {prefix}{float(high):{spec}})"
 
 
 def scenario_sentence(facts: dict[str, Any]) -> str:
-    """The closing line of a scenario report, from :func:`scenario_headline`'s numbers.
+    """The verdict of a scenario report, from :func:`scenario_headline`'s numbers.
 
-    ``**balanced**: CAC $3,514, 120.4 customers, burnout 0.21 (means of 10
-    replications).``; an undefined KPI reads ``undefined (...)``.
+    What the scenario wins and at what cost, each with its interval; whether it pays
+    back; and how hard it works the team. An undefined KPI reads ``undefined (...)``.
     """
-    summary = facts["summary"]
-    return (
-        f"**{facts['scenario']}**: CAC {format_kpi('cac', summary.get('cac'), prefix='$')}, "
-        f"{format_kpi('customers', summary.get('customers'), '.1f')} customers, burnout "
-        f"{format_kpi('burnout_index', summary.get('burnout_index'), '.2f')} "
-        f"(means of {facts['replications']} replications)."
+    kpis = facts.get("kpis") or {k: {"mean": v} for k, v in facts.get("summary", {}).items()}
+    name = facts["scenario"]
+    prov = facts.get("provenance") or {}
+    window = ""
+    if "horizon_days" in prov:
+        window = f" in {prov['horizon_days'] - prov.get('warmup_days', 0):,.0f} days"
+    customers = _interval("customers", kpis.get("customers"), ",.0f", unit=" customers")
+    cac = _interval("cac", kpis.get("cac"), ",.0f", "$", unit=" each")
+    if cac.startswith("undefined"):
+        sentences = [f"{name} wins {customers}{window}, so its CAC is {cac}."]
+    else:
+        sentences = [f"{name} wins {customers}{window}, at {cac}."]
+    ratio = kpis.get("ltv_to_cac")
+    if ratio and ratio.get("mean") is not None:
+        months = (kpis.get("cac_payback_months") or {}).get("mean")
+
+        def number(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        sentences.append(
+            payback_words(
+                "It",
+                number(ratio.get("mean")),
+                number(ratio.get("ci_low")),
+                number(ratio.get("ci_high")),
+                number(months),
+            )
+        )
+    team = []
+    util = (kpis.get("rep_utilization") or {}).get("mean")
+    if util is not None:
+        team.append(f"its reps are {float(util):.0%} busy")
+    burnout = format_kpi("burnout_index", (kpis.get("burnout_index") or {}).get("mean"), ".2f")
+    team.append(f"their burnout index is {burnout} (0: rested, 1: exhausted)")
+    stale = (kpis.get("stale_share") or {}).get("mean")
+    if stale is not None and float(stale) >= 0.005:
+        team.append(f"{float(stale):.0%} of leads go stale before anyone calls them")
+    text = "; ".join(team)
+    sentences.append(text[:1].upper() + text[1:] + ".")
+    sentences.append(f"(Means of {facts['replications']} replications.)")
+    return " ".join(sentences)
+
+
+def _point_words(row: pd.Series, parameters: list[str]) -> str:
+    from simfunnel.formatting import format_number, parameter_kind, parameter_label
+
+    parts = []
+    for path in parameters:
+        value = row[path]
+        shown = (
+            format_number(value, parameter_kind(path))
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else str(value)
+        )
+        parts.append(f"{parameter_label(path)} = {shown}")
+    return ", ".join(parts)
+
+
+def point_interval(row: pd.Series, kpi: str, confidence: float = 0.95) -> tuple[float, float]:
+    """Student's t interval of a sweep point's mean, from its standard error and ``n_ok``."""
+    from scipy import stats
+
+    mean, sem, n = float(row[kpi]), float(row.get(f"{kpi}_sem", math.nan)), int(row["n_ok"])
+    if n < 2 or not math.isfinite(sem):
+        return math.nan, math.nan
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    return mean - t * sem, mean + t * sem
+
+
+def sweep_sentence(
+    means: pd.DataFrame,
+    best: pd.DataFrame,
+    parameters: list[str],
+    objective: str,
+    minimize: bool,
+    rule: str,
+) -> str:
+    """The verdict of a sweep: the best point under the constraints, with its interval."""
+    from simfunnel.formatting import format_interval, format_number, kpi_kind, kpi_label
+
+    word = "lowest" if minimize else "highest"
+    label = kpi_label(objective)
+    if best.empty:
+        return (
+            f"No point of the {len(means)} swept meets {rule}: relax the constraints or "
+            "sweep other values."
+        )
+    row = best.iloc[0]
+    kind = kpi_kind(objective)
+    low, high = point_interval(row, objective)
+    band = (
+        f" (95% CI {format_interval(low, high, kind)}, {int(row['n_ok'])} replications)"
+        if math.isfinite(low)
+        else f" ({int(row['n_ok'])} replication{'s' if int(row['n_ok']) != 1 else ''}, no interval)"
     )
+    value = format_number(row[objective], kind, statistic=True)
+    return (
+        f"Best under {rule}: {_point_words(row, parameters)} gives the {word} "
+        f"{label}, {value}{band}; {len(best)} of {len(means)} points meet the constraints."
+    )
+
+
+def sweep_bound_warnings(spec: SweepSpec, best: pd.DataFrame) -> list[str]:
+    """Where the best point sits at an end of a swept numeric range, say so.
+
+    The optimum may then lie outside what was swept, and the range should be widened.
+    """
+    from simfunnel.formatting import format_number, parameter_kind, parameter_label
+
+    if best.empty:
+        return []
+    row = best.iloc[0]
+    warnings = []
+    for p in spec.parameters:
+        if not p.is_numeric:
+            continue
+        values = [float(v) for v in (p.range if p.range is not None else p.levels or ())]
+        low, high = min(values), max(values)
+        value = float(row[p.path])
+        end = "lowest" if value <= low else "highest" if value >= high else ""
+        if end:
+            shown = format_number(value, parameter_kind(p.path))
+            warnings.append(
+                f"The best point sits at the {end} value swept of {parameter_label(p.path)} "
+                f"({shown}): the optimum may lie beyond the range; widen it to be sure."
+            )
+    return warnings
 
 
 def sweep_headline(
@@ -302,8 +478,11 @@ def sweep_headline(
     sensitivity: pd.DataFrame,
     objective: str,
     constraints: Any,
+    minimize: bool = True,
+    warnings: list[str] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The headline numbers of a sweep: best points, the Pareto front, sensitivity."""
+    """The headline numbers of a sweep: the verdict, best points, Pareto front, sensitivity."""
 
     def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         return [
@@ -316,8 +495,13 @@ def sweep_headline(
         summary[f"best {objective}"] = _clean(best[objective].iloc[0])
     from simfunnel.experiments.analysis import describe_constraints
 
-    return {
+    parameters = [p["path"] for p in spec.get("parameters", [])]
+    verdict = sweep_sentence(means, best, parameters, objective, minimize, human_rule(constraints))
+    out: dict[str, Any] = {
         "kind": "parameter_sweep",
+        "verdict": verdict,
+        "conclusion": " ".join([verdict, *(warnings or [])]),
+        "warnings": list(warnings or []),
         "spec": spec,
         "objective": objective,
         "constraints": describe_constraints(constraints),
@@ -327,6 +511,203 @@ def sweep_headline(
         "sensitivity": records(sensitivity),
         "summary": summary,
     }
+    if provenance is not None:
+        out["provenance"] = provenance
+    return out
+
+
+def human_rule(constraints: Any) -> str:
+    """Constraints in words: ``burnout index (0-1) at most 0.500``, or ``no constraint``."""
+    from simfunnel.experiments.analysis import constraint_list
+    from simfunnel.formatting import format_number, kpi_kind, kpi_label
+
+    words = {"<=": "at most", ">=": "at least", "<": "below", ">": "above"}
+    parts = [
+        f"{kpi_label(k)[:1].lower() + kpi_label(k)[1:]} {words.get(op, op)} "
+        f"{format_number(v, kpi_kind(k))}"
+        for k, op, v in constraint_list(constraints)
+    ]
+    return " and ".join(parts) or "no constraint"
+
+
+# One-sentence takeaways, one per figure, written from the data the figure draws.
+
+
+def funnel_takeaway(funnel: pd.DataFrame) -> str:
+    """Where the funnel loses most leads, and which source converts best and worst."""
+    from simfunnel.reporting.plots import stage_rates
+
+    stages = ["leads", "contacted", "qualified", "opportunities", "won"]
+    totals = [float(funnel[s].sum()) for s in stages]
+    rates = stage_rates(totals)
+    step = min(range(1, len(stages)), key=lambda k: rates[k] if math.isfinite(rates[k]) else 2)
+    share = funnel["won"] / funnel["leads"].where(funnel["leads"] > 0)
+    text = (
+        f"Of {totals[0]:,.0f} leads, {_pct(totals[-1] / totals[0] if totals[0] else 0)} "
+        f"were won; the narrowest step is {stages[step - 1]} to {stages[step]} "
+        f"({rates[step]:.0%} get through)"
+    )
+    if share.notna().sum() >= 2:
+        hi, lo = str(share.idxmax()), str(share.idxmin())
+        text += (
+            f"; {hi} converts best ({share[hi]:.1%} of its leads won), {lo} worst ({share[lo]:.1%})"
+        )
+    return text + "."
+
+
+def response_takeaway(bins: pd.DataFrame) -> str:
+    """How fast leads got a first attempt, and how many never did (from ``response_bins``)."""
+    from simfunnel.reporting.plots import NEVER_WORKED
+
+    per_bin = bins.sum(axis=1)
+    total = float(per_bin.sum())
+    if not total:
+        return "No lead arrived."
+    within_hour = float(per_bin.iloc[:3].sum()) / total
+    within_day = float(per_bin.iloc[:5].sum()) / total
+    never = float(per_bin.get(NEVER_WORKED, 0)) / total
+    return (
+        f"{within_hour:.0%} of leads got a first attempt within an hour and {within_day:.0%} "
+        f"within a day; {never:.0%} were never attempted (gone stale or still waiting)."
+    )
+
+
+def reps_takeaway(reps: pd.DataFrame) -> str:
+    """The team's mean utilisation, how fatigue moved, and how many reps quit."""
+    team = reps.groupby("week").agg(
+        utilization=("utilization", "mean"), fatigue=("fatigue", "mean")
+    )
+    if team.empty:
+        return "No rep worked."
+    quits = int(reps["quit"].sum())
+    return (
+        f"The team was {team['utilization'].mean():.0%} busy on average; mean fatigue went "
+        f"from {team['fatigue'].iloc[0]:.2f} in the first week to {team['fatigue'].iloc[-1]:.2f} "
+        f"in the last (0 to 1); {quits} rep{'s' if quits != 1 else ''} quit."
+    )
+
+
+def cost_takeaway(costs: pd.DataFrame) -> str:
+    """Which source's customers cost most and least, and by how much."""
+    cac = costs["cac"].astype(float)
+    finite = cac[np.isfinite(cac)]
+    if finite.empty:
+        return "No source won a customer, so no CAC is defined."
+    hi, lo = str(finite.idxmax()), str(finite.idxmin())
+    text = f"A customer costs {_money(finite[lo])} from {lo}"
+    if hi != lo:
+        text += f" and {_money(finite[hi])} from {hi} ({finite[hi] / finite[lo]:.1f}x as much)"
+        cpl = costs["cpl"].astype(float)
+        if cpl[hi] < cpl[lo]:
+            text += (
+                f", although {hi}'s leads are the cheaper ({_money(cpl[hi])} against "
+                f"{_money(cpl[lo])} a lead)"
+            )
+    missing = [str(s) for s in cac.index if not np.isfinite(cac[s])]
+    if missing:
+        text += f"; {', '.join(missing)} won no customer"
+    return text + "."
+
+
+def heatmap_takeaway(means: pd.DataFrame, x: str, y: str, kpi: str) -> str:
+    """The best and worst cells of a heatmap, by their parameters."""
+    from simfunnel.formatting import (
+        format_number,
+        kpi_kind,
+        kpi_label,
+        parameter_kind,
+        parameter_label,
+    )
+    from simfunnel.metrics import higher_is_better
+
+    grid = means.pivot_table(index=y, columns=x, values=kpi, aggfunc="mean").stack()
+    grid = grid[np.isfinite(grid.astype(float))]
+    if grid.empty:
+        return f"{kpi_label(kpi)} is undefined everywhere."
+    good = higher_is_better(kpi)
+    best = grid.idxmax() if good else grid.idxmin()
+    worst = grid.idxmin() if good else grid.idxmax()
+    kind = kpi_kind(kpi)
+
+    def where(cell: tuple[Any, Any]) -> str:
+        def shown(path: str, value: Any) -> str:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return format_number(value, parameter_kind(path))
+            return str(value)
+
+        return (
+            f"{parameter_label(x)} {shown(x, cell[1])} and {parameter_label(y)} {shown(y, cell[0])}"
+        )
+
+    return (
+        f"Best {kpi_label(kpi)}: {format_number(grid[best], kind, statistic=True)} at "
+        f"{where(best)}; worst {format_number(grid[worst], kind, statistic=True)} at "
+        f"{where(worst)}."
+    )
+
+
+def sensitivity_takeaway(table: pd.DataFrame, kpi: str) -> str:
+    """The parameter that moves a KPI most (by the table's own index)."""
+    from simfunnel.formatting import kpi_label, parameter_label
+
+    rows = table[table["kpi"] == kpi]
+    column = next((c for c in ("ST", "mu_star", "spearman") if c in rows.columns), None)
+    if rows.empty or column is None or rows[column].abs().isna().all():
+        return f"No sensitivity of {kpi_label(kpi)} could be estimated."
+    top = rows.loc[rows[column].abs().idxmax()]
+    name = {"ST": "total-order Sobol index", "mu_star": "Morris mu*", "spearman": "Spearman"}
+    return (
+        f"{kpi_label(kpi)} moves most with {parameter_label(str(top['parameter']))} "
+        f"({name[column]} {float(top[column]):.2f})."
+    )
+
+
+def pareto_takeaway(means: pd.DataFrame, front: pd.DataFrame) -> str:
+    """How many points are on the front, and its range of CAC."""
+    if front.empty:
+        return "No point is on the Pareto front."
+    return (
+        f"{len(front)} of {len(means)} points are on the Pareto front (none can gain on "
+        f"revenue, CAC or burnout without losing on another); their CAC runs from "
+        f"{_money(float(front['cac'].min()))} to {_money(float(front['cac'].max()))}."
+    )
+
+
+def across_load_takeaway(table: pd.DataFrame) -> str:
+    """How busy the busiest strategy keeps the smallest and the largest team.
+
+    ``table`` is :meth:`AcrossComparison.table` with ``rep_utilization`` and
+    ``burnout_index``.
+    """
+    levels = list(dict.fromkeys(table.index.get_level_values(0)))
+    util = table.xs("rep_utilization", level="kpi")["mean"].astype(float)
+    burnout = table.xs("burnout_index", level="kpi")["mean"].astype(float)
+    parts = []
+    for level in dict.fromkeys((levels[0], levels[-1])):
+        at = util.xs(level, level=0)
+        name = str(at.idxmax())
+        parts.append(
+            f"with {level} reps, {name} keeps them {at[name]:.0%} busy (burnout "
+            f"{burnout.loc[(level, name)]:.2f})"
+        )
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "; above about 85% for weeks, fatigue builds."
+
+
+def best_of_takeaway(table: pd.DataFrame, kpis: list[str] | tuple[str, ...]) -> str:
+    """For each KPI of a ``Comparison.table()``, which strategy does best, with its mean."""
+    from simfunnel.formatting import format_number, kpi_kind, kpi_label
+    from simfunnel.metrics import higher_is_better
+
+    parts = []
+    for kpi in kpis:
+        means = table.loc[kpi]["mean"].astype(float).dropna()
+        if means.empty:
+            continue
+        name = str(means.idxmax() if higher_is_better(kpi) else means.idxmin())
+        value = format_number(means[name], kpi_kind(kpi), statistic=True)
+        parts.append(f"{kpi_label(kpi)}: {name} ({value})")
+    return "Best on " + "; ".join(parts) + "." if parts else "No KPI is defined."
 
 
 def write_headline(headline: dict[str, Any], path: str | Path) -> Path:

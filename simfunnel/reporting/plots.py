@@ -6,6 +6,10 @@ their colours (:mod:`simfunnel.reporting.colors`) across every figure.
 
 from __future__ import annotations
 
+import io
+import math
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,59 @@ def _plain_numbers(value: float, _pos: int) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
 
 
+#: Resolution of every figure in a notebook or report (dots per inch).
+DPI = 150
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure as a notebook shows it: a PNG at :data:`DPI` with alt text.
+
+    Its plain-text form is the alt text, so a notebook's stored output (and nbval)
+    carries what the figure says; :func:`simfunnel.reporting.report.export_html`
+    puts the alt text on the report's ``<img>``.
+    """
+
+    figure: Figure
+    alt: str
+    dpi: int = DPI
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes at ``dpi``."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> tuple[bytes, dict[str, Any]]:
+        width = round(self.figure.get_figwidth() * 96)  # CSS pixels: sharp on any screen
+        return self.png(), {"alt": self.alt, "width": width}
+
+    def __repr__(self) -> str:
+        return self.alt
+
+
+def show(figure: Figure, takeaway: str) -> Chart:
+    """Show a figure under its one-sentence takeaway (notebooks only).
+
+    The takeaway is displayed as text above the figure and becomes the figure's alt
+    text, prefixed with its title.
+    """
+    from IPython.display import Markdown, display
+
+    title = figure.texts[0].get_text() if figure.texts else ""
+    if not title:
+        title = next((ax.get_title() for ax in figure.axes if ax.get_title()), "")
+    display(Markdown(f"*{takeaway}*"))
+    return Chart(figure, f"{title}. {takeaway}" if title else takeaway)
+
+
+def _human(kpi: str) -> str:
+    """A KPI's human name for a title: ``CAC (cost per customer)``, ``Rep utilisation``."""
+    from simfunnel.formatting import kpi_label as human_label
+
+    return human_label(kpi)
+
+
 def kpi_label(kpi: str) -> str:
     """An axis label for a KPI, with its unit from :data:`KPI_DOCS`."""
     doc = KPI_DOCS.get(kpi, "")
@@ -40,43 +97,102 @@ def kpi_label(kpi: str) -> str:
 
 
 def funnel_chart(funnel: pd.DataFrame, title: str = "Funnel by source") -> Figure:
-    """Counts at each stage, by source (log scale), from ``result.funnel()``."""
-    fig, ax = _figure((8, 4.2))
+    """Counts at each stage by source on a linear scale, each bar labelled with its rate.
+
+    A bar's label is the share of the previous stage that reached it (the stage
+    conversion rate), so the chart shows both where leads are lost and how many.
+    """
+    fig, ax = _figure((8, 4.4))
     width = 0.8 / max(1, len(funnel))
     x = np.arange(len(_STAGES))
+    top = float(funnel[list(_STAGES)].to_numpy(dtype=float).max()) if len(funnel) else 1.0
     for k, (source, row) in enumerate(funnel.iterrows()):
-        counts = [max(float(row[s]), 0.5) for s in _STAGES]
+        counts = [float(row[s]) for s in _STAGES]
         ax.bar(x + k * width, counts, width, label=str(source), color=source_color(str(source)))
-    ax.set_yscale("log")
+        for j, rate in enumerate(stage_rates(counts)):
+            text = f"{counts[j]:,.0f}" if j == 0 else f"{rate:.0%}" if np.isfinite(rate) else "-"
+            ax.annotate(
+                text,
+                (x[j] + k * width, counts[j] + 0.01 * top),
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+                rotation=90,
+            )
+    ax.set_ylim(0, top * 1.18)
     ax.set_xticks(x + width * (len(funnel) - 1) / 2, [s.capitalize() for s in _STAGES])
-    ax.set_xlabel("funnel stage")
-    ax.set_ylabel("leads reaching the stage (count, log scale)")
+    ax.yaxis.set_major_formatter(_plain_numbers)
+    ax.set_xlabel("funnel stage (labels: share of the previous stage that reached it)")
+    ax.set_ylabel("leads reaching the stage (count)")
     ax.set_title(title)
-    ax.legend(title="source", fontsize=8)
+    ax.legend(title="source", fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 
 
+def stage_rates(counts: list[float] | np.ndarray) -> list[float]:
+    """Each stage's count over the previous stage's (NaN where that is zero); first: 1."""
+    out = [1.0]
+    for before, after in pairwise(counts):
+        out.append(float(after) / float(before) if before else math.nan)
+    return out
+
+
+#: Bins of the response-time histogram: (label, upper bound in hours).
+RESPONSE_BINS: tuple[tuple[str, float], ...] = (
+    ("under 5 min", 5 / 60),
+    ("5-30 min", 0.5),
+    ("30-60 min", 1.0),
+    ("1-4 h", 4.0),
+    ("4-24 h", 24.0),
+    ("1-3 days", 72.0),
+    ("over 3 days", math.inf),
+)
+
+#: The bar for leads that never had an attempt (gone stale or still waiting).
+NEVER_WORKED = "never worked"
+
+
+def response_bins(leads: pd.DataFrame) -> pd.DataFrame:
+    """Leads by delay to the first attempt, in :data:`RESPONSE_BINS`, by source.
+
+    Leads with no attempt (gone stale, or still waiting at the end) count in a last
+    ``never worked`` bin; leads routed straight to nurture are left out, as in the
+    response-time KPIs. Rows: the bins in order; columns: sources.
+    """
+    frame = leads
+    if "routed_to_nurture" in frame:
+        frame = frame[~frame["routed_to_nurture"].astype(bool)]
+    labels = [label for label, _ in RESPONSE_BINS]
+    edges = [-math.inf] + [upper for _, upper in RESPONSE_BINS]
+    delay = frame["first_response_hours"]
+    binned = pd.cut(delay, edges, labels=labels, right=False).astype(object)
+    binned = binned.where(delay.notna(), NEVER_WORKED)
+    sources = list(dict.fromkeys(str(s) for s in frame["source"]))
+    table = pd.crosstab(
+        pd.Categorical(binned, categories=[*labels, NEVER_WORKED]),
+        frame["source"].astype(str),
+        dropna=False,
+    )
+    table.index = pd.Index([*labels, NEVER_WORKED], name="delay to first attempt")
+    return table.reindex(columns=sources, fill_value=0).astype(int)
+
+
 def response_time_chart(leads: pd.DataFrame, title: str = "Speed to lead") -> Figure:
-    """Distribution of the delay to the first attempt, by source (log-spaced bins)."""
+    """Leads by delay to the first attempt, in human bins, with a bar for never worked."""
+    bins = response_bins(leads)
     fig, ax = _figure((8, 4))
-    delays = leads[leads["first_response_hours"].notna()]
-    positive = delays["first_response_hours"].clip(lower=1 / 60)
-    bins = np.logspace(np.log10(1 / 60), np.log10(max(2.0, float(positive.max()))), 30)
-    for source, group in delays.groupby("source", observed=True):
-        ax.hist(
-            group["first_response_hours"].clip(lower=1 / 60),
-            bins=bins,
-            histtype="step",
-            linewidth=1.8,
-            label=str(source),
-            color=source_color(str(source)),
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("delay from arrival to first attempt (hours, log scale)")
+    width = 0.8 / max(1, bins.shape[1])
+    x = np.arange(len(bins))
+    for k, source in enumerate(bins.columns):
+        ax.bar(x + k * width, bins[source], width, label=str(source), color=source_color(source))
+    ax.axvspan(len(bins) - 1.5 + width / 2, len(bins) - 0.5 + width / 2, color="0.92", zorder=0)
+    ax.set_xticks(x + width * (bins.shape[1] - 1) / 2, list(bins.index), fontsize=8)
+    ax.yaxis.set_major_formatter(_plain_numbers)
+    ax.set_xlabel("delay from arrival to first attempt (shaded: leads never attempted)")
     ax.set_ylabel("leads (count)")
     ax.set_title(title)
-    ax.legend(title="source", fontsize=8)
+    ax.legend(title="source", fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 
@@ -162,7 +278,7 @@ def kpi_intervals(
         ax.bar(
             names, means, color=[strategy_color(n) for n in names], alpha=0.85, yerr=err, capsize=6
         )
-        ax.set_title(kpi.replace("_", " "))
+        ax.set_title(_human(kpi))
         ax.set_ylabel(kpi_label(kpi))
         ax.yaxis.set_major_formatter(_plain_numbers)
         ax.tick_params(axis="x", labelrotation=20)
@@ -174,12 +290,17 @@ def kpi_intervals(
 def difference_chart(
     table: pd.DataFrame, kpis: list[str] | tuple[str, ...], baseline: str, title: str | None = None
 ) -> Figure:
-    """Relative change of each KPI against the baseline, with paired 95% intervals."""
+    """Relative change of each KPI against the baseline, with paired 95% intervals.
+
+    One panel per KPI, each with its own scale: a +900% change in revenue and a -85%
+    change in CAC are both readable.
+    """
     others = [s for s in dict.fromkeys(table.index.get_level_values("scenario")) if s != baseline]
-    fig, ax = _figure((8, 0.9 + 0.55 * len(kpis) * len(others)))
-    labels, y = [], 0
-    for kpi in kpis:
-        for name in others:
+    fig, axes = _figure(
+        (4 * len(kpis), 1.4 + 0.5 * len(others)), 1, len(kpis), squeeze=False, sharey=True
+    )
+    for ax, kpi in zip(axes[0], kpis, strict=True):
+        for y, name in enumerate(others):
             row = table.loc[(kpi, name)]
             value = 100 * float(row["rel_change"])
             low, high = 100 * float(row["rel_low"]), 100 * float(row["rel_high"])
@@ -188,31 +309,100 @@ def difference_chart(
             ax.hlines(y, low, high, color=color, linewidth=2)
             ax.plot([low, high], [y, y], "|", color=color, markersize=10)
             ax.plot(value, y, "o", color=color)
-            labels.append(f"{kpi.replace('_', ' ')}: {name}")
-            y += 1
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"change against {baseline} (%, paired 95% interval)")
-    ax.set_title(title or f"Paired differences against {baseline}")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(kpi_label(kpi).split(" (")[0], fontsize=10)
+        ax.set_xlabel("change (%)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:+,.0f}%"))
+    axes[0][0].set_yticks(range(len(others)), others)
+    axes[0][0].set_ylim(len(others) - 0.5, -0.5)
+    fig.suptitle(title or f"Change against {baseline}, with paired 95% intervals")
     fig.tight_layout()
     return fig
 
 
+def robust_limits(values: np.ndarray | list[float]) -> tuple[float, float]:
+    """Colour limits that an outlier cannot swamp: the extremes inside Tukey's fences.
+
+    Values beyond ``Q1 - 1.5 IQR`` or ``Q3 + 1.5 IQR`` take the end colours (the
+    colour bar shows arrows for them) instead of stretching the scale, so one point
+    with few customers and a huge CAC leaves the others readable.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    q1, q3 = np.percentile(finite, [25, 75])
+    spread = q3 - q1
+    inside = finite[(finite >= q1 - 1.5 * spread) & (finite <= q3 + 1.5 * spread)]
+    low, high = float(inside.min()), float(inside.max())
+    if low == high:
+        return low - 0.5, high + 0.5
+    return low, high
+
+
+def compact(value: Any, kind: str = "number") -> str:
+    """A short number for a figure: ``$23.3k``, ``1.24M``, ``12%``, ``0.21``."""
+    if value is None or not np.isfinite(float(value)):
+        return "-"
+    x = float(value)
+    if kind == "share":
+        return f"{100 * x:.0f}%"
+    if kind in ("index", "ratio"):
+        return f"{x:.2f}"
+    prefix = "$" if kind == "usd" else ""
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if x >= size:
+            return f"{sign}{prefix}{x / size:.3g}{suffix}"
+    return f"{sign}{prefix}{x:.3g}" if kind not in ("count", "usd") else f"{sign}{prefix}{x:,.0f}"
+
+
 def heatmap(means: pd.DataFrame, x: str, y: str, kpi: str, title: str | None = None) -> Figure:
-    """Mean of a KPI over two swept parameters (averaged over any others)."""
+    """Mean of a KPI over two swept parameters (averaged over any others).
+
+    The colour scale is robust (:func:`robust_limits`): an outlying cell takes the end
+    colour and keeps its number, instead of flattening every other cell into one colour.
+    """
+    from matplotlib.colors import Normalize
+
+    from simfunnel.formatting import kpi_kind, parameter_kind, parameter_label
+
     grid = means.pivot_table(index=y, columns=x, values=kpi, aggfunc="mean")
-    fig, ax = _figure((7, 4.8))
-    image = ax.imshow(grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [short(v) for v in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), [short(v) for v in grid.index])
-    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+    values = grid.to_numpy(dtype=float)
+    low, high = robust_limits(values)
+    finite = values[np.isfinite(values)]
+    extend = {
+        (False, False): "neither",
+        (True, False): "min",
+        (False, True): "max",
+        (True, True): "both",
+    }[(bool(finite.size and finite.min() < low), bool(finite.size and finite.max() > high))]
+    norm = Normalize(vmin=low, vmax=high, clip=True)
+    fig, ax = _figure((7.5, 4.8))
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", norm=norm)
+    ax.set_xticks(range(grid.shape[1]), [compact(v, parameter_kind(x)) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [compact(v, parameter_kind(y)) for v in grid.index])
+    kind = kpi_kind(kpi)
+    for (i, j), value in np.ndenumerate(values):
         if np.isfinite(value):
-            ax.text(j, i, short(value), ha="center", va="center", color="white", fontsize=8)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    fig.colorbar(image, ax=ax, label=kpi_label(kpi))
-    ax.set_title(title or f"{kpi.replace('_', ' ')} over {x} and {y}")
+            r, g, b, _ = image.cmap(norm(value))
+            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.55
+            ax.text(
+                j,
+                i,
+                compact(value, kind),
+                ha="center",
+                va="center",
+                color="black" if light else "white",
+                fontsize=9,
+            )
+    ax.set_xlabel(parameter_label(x))
+    ax.set_ylabel(parameter_label(y))
+    bar = fig.colorbar(image, ax=ax, label=kpi_label(kpi), extend=extend)
+    bar.formatter = FuncFormatter(lambda v, _pos: compact(v, kind))
+    bar.update_ticks()
+    ax.set_title(title or f"{_human(kpi)} over {parameter_label(x)} and {parameter_label(y)}")
     fig.tight_layout()
     return fig
 
@@ -244,7 +434,7 @@ def sensitivity_chart(table: pd.DataFrame, title: str = "Sensitivity") -> Figure
             color="#4c72b0",
             capsize=3,
         )
-        ax.set_title(kpi.replace("_", " "))
+        ax.set_title(_human(kpi))
         ax.set_xlabel(label, fontsize=8)
         ax.axvline(0, color="black", linewidth=0.6)
     axes[0][0].set_ylabel("parameter")

@@ -26,8 +26,18 @@ from typing import Any
 
 from simfunnel.errors import ReportError
 
-#: The folder of the project's notebooks (in a source checkout or editable install).
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+def _notebook_dir() -> Path:
+    """``notebooks/`` of a source checkout (or editable install), else the wheel's copy."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout / "notebooks"
+    return here.parents[1] / "notebooks"  # installed from a wheel (see setup.py)
+
+
+#: The folder of the project's notebooks.
+NOTEBOOK_DIR = _notebook_dir()
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
@@ -141,9 +151,48 @@ def _kernel_config() -> Any:
     return config
 
 
+def page_title(nb: Any, name: str) -> str:
+    """A report's page title: the notebook's first heading, and the run's name if its own.
+
+    ``More leads, or better leads?``, or ``... (02_scenarios-quality_heavy+balanced)``
+    for a report of a batch.
+    """
+    heading = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, re.MULTILINE)
+            if match:
+                heading = match.group(1).strip()
+                break
+    if not heading:
+        return name.replace("_", " ").capitalize()
+    stem = str(nb.metadata.get("simfunnel_stem", ""))
+    return heading if name in ("", stem) else f"{heading} ({name})"
+
+
+def _image_alt_texts(nb: Any) -> dict[str, str]:
+    """Alt text of each PNG output that carries one (its metadata), by its base64 data."""
+    out = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" not in data:
+                continue
+            meta = output.get("metadata", {})
+            alt = meta.get("image/png", {}).get("alt") or meta.get("alt")
+            if alt:
+                out[str(data["image/png"]).replace("\n", "")[:200]] = str(alt)
+    return out
+
+
 def export_html(notebook: Path, target: Path, title: str) -> Path:
-    """A self-contained HTML page of an executed notebook, code hidden, images embedded."""
+    """A self-contained HTML page of an executed notebook, code hidden, images embedded.
+
+    Each figure shown through :func:`simfunnel.reporting.plots.show` keeps its alt text
+    (nbconvert's template drops it and writes "No description has been provided").
+    """
     import nbformat
+    from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
@@ -152,9 +201,19 @@ def export_html(notebook: Path, target: Path, title: str) -> Path:
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
     nb = nbformat.read(notebook, as_version=4)
+    nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     # No page of ours needs MathJax or require.js: keep the page free of remote scripts.
     body = re.sub(r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>", "", body)
+    alts = _image_alt_texts(nb)
+    if alts:
+        soup = BeautifulSoup(body, features="html.parser")
+        for img in soup.find_all("img"):
+            src = str(img.get("src", ""))
+            key = src.removeprefix("data:image/png;base64,")[:200]
+            if src.startswith("data:image/png;base64,") and key in alts:
+                img["alt"] = alts[key]
+        body = str(soup)
     target.write_text(body, encoding="utf-8")
     return target
 
@@ -222,7 +281,11 @@ def run_report(
             raise NotebookFailed(_failure(path.stem, final["ipynb"], exc)) from None
         finally:
             shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
-        export_html(executed, staging / f"{name}.html", title=name)
+        import nbformat
+
+        source_nb = nbformat.read(path, as_version=4)
+        source_nb.metadata["simfunnel_stem"] = path.stem
+        export_html(executed, staging / f"{name}.html", title=page_title(source_nb, name))
         headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
         given = {k: v for k, v in params.items() if k != "headline_json"}
         if headline:
@@ -258,11 +321,14 @@ def _with_default_baseline(
 
     When ``scenarios`` is given without ``baseline``, the baseline is passed empty,
     which :func:`simfunnel.compare` reads as the first scenario, rather than the
-    notebook's own default, which may not even be among the scenarios given.
+    notebook's own default, which may not even be among the scenarios given. A
+    notebook's interactive ``what_if`` cell is off in a report unless asked for.
     """
     params = dict(parameters)
     if "scenarios" in params and "baseline" not in params and "baseline" in declared:
         params["baseline"] = ""
+    if "what_if" in declared and "what_if" not in params:
+        params["what_if"] = False  # no one is there to move the sliders of a report
     return params
 
 
@@ -306,7 +372,8 @@ def refresh_notebook(path: str | Path) -> Path:
     """Execute a notebook in place with its default parameters, for committing.
 
     Papermill's volatile metadata (timestamps, durations, absolute paths) is
-    stripped, so the stored notebook changes only when its outputs do.
+    stripped, so the stored notebook changes only when its outputs do. It runs as a
+    report would (no interactive what-if), and keeps no injected parameters cell.
     """
     import nbformat
     import papermill as pm
@@ -317,6 +384,7 @@ def refresh_notebook(path: str | Path) -> Path:
         pm.execute_notebook(
             str(path),
             str(path),
+            parameters=_with_default_baseline({}, notebook_parameters(path)),
             cwd=str(path.parent),
             kernel_name="python3",
             progress_bar=False,
@@ -327,9 +395,15 @@ def refresh_notebook(path: str | Path) -> Path:
         shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
+    # the committed notebook keeps its own parameters cell only, and no output of an
+    # interactive cell (tagged nbval-skip: run live, never compared)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if "nbval-skip" in cell.metadata.get("tags", []):
+            cell.outputs = []
+            cell.execution_count = None
     nbformat.write(nb, path)
     return path
 
