@@ -25,11 +25,9 @@ from simfunnel.streams import replication_seed
 #: Fewer pairs than this and the ratio interval is a delta-method t interval, not a bootstrap.
 MIN_BOOTSTRAP_PAIRS = 20
 
-#: scipy.stats.bootstrap's method for the ratio interval. BCa corrects the percentile
-#: interval's bias and skew and is the one to use; it stays "percentile" (the interval
-#: the committed notebooks were executed with, to the digit) until those notebooks are
-#: next refreshed, because nbval compares their stored outputs. Set "BCa" then.
-BOOTSTRAP_METHOD = "percentile"
+#: scipy.stats.bootstrap's method for the ratio interval: BCa corrects the percentile
+#: interval's bias and skew (where it cannot be computed, the percentile interval is used).
+BOOTSTRAP_METHOD = "BCa"
 
 #: The KPIs a comparison shows first.
 HEADLINE_KPIS = (
