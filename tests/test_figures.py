@@ -118,6 +118,7 @@ def test_compact_numbers():
     assert plots.compact(0.2141, "index") == "0.21"
     assert plots.compact(812, "count") == "812"
     assert plots.compact(math.nan) == "-"
+    assert plots.compact("fifo", "number") == "fifo"  # a swept policy, not a number
 
 
 def test_chart_is_150_dpi_with_its_takeaway_as_alt_text():

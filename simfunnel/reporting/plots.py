@@ -341,7 +341,9 @@ def robust_limits(values: np.ndarray | list[float]) -> tuple[float, float]:
 
 
 def compact(value: Any, kind: str = "number") -> str:
-    """A short number for a figure: ``$23.3k``, ``1.24M``, ``12%``, ``0.21``."""
+    """A short number for a figure: ``$23.3k``, ``1.24M``, ``12%``, ``0.21``; text as it is."""
+    if isinstance(value, str | bool):
+        return str(value)
     if value is None or not np.isfinite(float(value)):
         return "-"
     x = float(value)
