@@ -1,6 +1,7 @@
 """Notebooks and reports, for real: papermill execution, HTML export, batch, failures."""
 
 import base64
+import html
 import json
 import re
 
@@ -115,12 +116,42 @@ def test_html_report_hides_code_and_embeds_every_figure(vvq):
     embedded = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 3 and len(embedded) == len(images)
     assert all(base64.b64decode(e)[:4] == b"\x89PNG" for e in embedded)
-    assert "<table" in page and "rel_change" in page and "quality_heavy" in page  # KPI table
+    # the KPI table speaks to people: human labels, percentages, the baseline named
+    assert "<table" in page and "change vs baseline" in page and "quality_heavy" in page
+    assert "<td>baseline</td>" in page and "rel_change" not in page and "<td>False</td>" not in page
     assert "simfunnel.compare(" not in page  # code hidden
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', page)
     assert "injected-parameters" in json.dumps(nb.cells[2].metadata) or any(
         "injected-parameters" in c.metadata.get("tags", []) for c in nb.cells
     )
+
+
+def test_report_opens_with_its_verdict_and_provenance(vvq):
+    out, _ = vvq
+    page = html.unescape((out / "volume_vs_quality.html").read_text())
+    facts = json.loads((out / "volume_vs_quality.json").read_text())
+    assert "<title>More leads, or better leads?</title>" in page
+    # the verdict comes before the first figure, and the provenance box under it
+    verdict = page.index(facts["verdicts"]["cac"])
+    box = page.index("Scenarios:</strong>")
+    assert verdict < box < page.index("<img")
+    prov = facts["provenance"]
+    assert prov["replications"] == 4 and prov["seed"] == 1 and prov["horizon_days"] == 150
+    assert prov["overrides"] == {"run.horizon_days": 150, "run.warmup_days": 14}
+    for text in (
+        "replications:</strong> 4",
+        "seed:</strong> 1",
+        "horizon:</strong> 150 days",
+        "run: horizon (days) = 150",
+        "team sizes:</strong> 5, 8, 12 reps",
+        f"simfunnel</strong> {prov['version']}",
+        prov["date"],
+    ):
+        assert text in page, text
+    # every figure is described by what it shows: alt text from the data, not a default
+    alts = re.findall(r'<img[^>]*alt="([^"]*)"', page)
+    assert len(alts) == page.count("<img") >= 3
+    assert not [a for a in alts if "No description" in a or len(a) < 40]
 
 
 def test_scenario_notebook(tmp_path):
@@ -148,8 +179,23 @@ def test_scenario_notebook(tmp_path):
     assert facts["kpis"]["cac"]["mean"] > 0
     assert all(within(v) for v in facts["kpis"].values())
     assert facts["kpis"]["leads"]["mean"] >= facts["kpis"]["customers"]["mean"] > 0
-    page = (tmp_path / "scenario.html").read_text()
+    page = html.unescape((tmp_path / "scenario.html").read_text())
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) == 4
+    # decision first: the verdict, with the interval of what it states, before any figure
+    verdict = facts["verdict"]
+    customers = facts["kpis"]["customers"]
+    assert verdict.startswith(
+        f"balanced wins {customers['mean']:,.0f} customers (95% CI {customers['ci_low']:,.0f} to "
+        f"{customers['ci_high']:,.0f}) in 136 days"
+    )
+    assert "pay" in verdict  # whether it pays back
+    assert page.index(verdict) < page.index("<img")
+    assert "<title>One scenario in depth</title>" in page
+    assert facts["provenance"]["replications"] == 3 and "seed:</strong> 1" in page
+    # human tables: stage rates as percentages, no raw identifiers as headings
+    assert "lead_to_won" not in page and "Lead to won" in page
+    # the what-if sliders need a live notebook: a report says so instead
+    assert "The what-if sliders need a live notebook" in page
     kpis = openpyxl.load_workbook(tmp_path / "scenario.xlsx")["KPIs"]
     row = next(r for r in kpis.iter_rows(min_row=2) if r[0].value == "CAC (cost per customer)")
     assert row[1].value == pytest.approx(facts["kpis"]["cac"]["mean"])
@@ -183,6 +229,12 @@ def test_parameter_sweep_notebook(tmp_path):
     facts = json.loads((tmp_path / "r" / "parameter_sweep.json").read_text())
     assert facts["points"] == 4
     assert facts["best"] and all(b["burnout_index"] <= 0.9 for b in facts["best"])
+    # with two levels a side, the best point sits on a bound of team.reps: the report warns
+    assert any("team: reps" in w for w in facts["warnings"])
+    page = html.unescape((tmp_path / "r" / "parameter_sweep.html").read_text())
+    assert page.index(facts["verdict"]) < page.index("Warning:") < page.index("<img")
+    assert facts["verdict"].startswith("Best under burnout index (0-1) at most 0.900: team: reps")
+    assert facts["provenance"]["replications"] == 1 and "design:</strong> grid, 4 points" in page
     assert facts["best"][0]["cac"] == min(b["cac"] for b in facts["best"])
     assert 1 <= len(facts["pareto_front"]) <= 4
     assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
