@@ -137,3 +137,21 @@ def test_a_few_bad_rows_are_skipped_and_counted() -> None:
     assert any("1 of 200 rows" in line and "'not a date'" in line for line in report.skipped)
     with pytest.raises(CalibrationError, match="strict"):
         lead_frame(raw, mapping=mapping, strict=True)
+
+
+def test_a_canonical_frame_reads_back_as_itself(
+    salesforce: tuple[pd.DataFrame, list[str]], tmp_path: Path
+) -> None:
+    frame, _ = salesforce
+    # the back-test re-calibrates on a slice of the canonical frame, with no mapping
+    again, report = lead_frame(frame)
+    assert report.mapping == "crm"
+    assert list(again.columns) == list(frame.columns)
+    for column in ("status", "opportunity", "qualified", "won_at", "amount"):
+        pd.testing.assert_series_equal(again[column], frame[column], check_dtype=False)
+    # and as Parquet, read by its content whatever the file is called
+    path = tmp_path / "leads.data"
+    frame.to_parquet(path)
+    table = read_table(path)
+    assert table.how == "Parquet"
+    assert lead_frame(table)[0]["status"].tolist() == frame["status"].tolist()

@@ -43,6 +43,7 @@ OPTIONAL_ROLES: Final[tuple[str, ...]] = (
     "qualified_at",
     "qualified",
     "opportunity_at",
+    "opportunity",
     "won_at",
     "lost_at",
     "status",

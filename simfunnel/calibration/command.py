@@ -73,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "fields from the data)"
     )
     if backtest is not None:
-        verdict = getattr(backtest, "verdict", None)
-        print(f"back-test: {verdict if verdict else backtest}")
+        print(f"back-test: {backtest.summary}")
     if args.report is not None:
         _report(args, cal)
     return 0

@@ -109,8 +109,10 @@ def _cols(*names: str) -> Column:
     return tuple(names)
 
 
-#: simfunnel's own CRM export (``SimulationResult.to_crm``): every column is its role.
-NATIVE = Mapping(leads={c: (c,) for c in CRM_COLUMNS}, name="crm")
+#: simfunnel's own CRM export (``SimulationResult.to_crm``), or a frame already in the
+#: canonical names (what :func:`~simfunnel.calibration.read.lead_frame` returns): every
+#: column is its role.
+NATIVE = Mapping(leads={c: (c,) for c in ROLES}, name="crm")
 
 # HubSpot contacts export ("Export" on the contacts index, with the lifecycle-stage
 # date properties added as columns). Labels as HubSpot shows them in English.
@@ -190,7 +192,9 @@ def resolve(candidates: dict[str, Column], columns: Iterable[str]) -> dict[str, 
 def detect(columns: Iterable[str]) -> Mapping | None:
     """The native CRM header or the preset whose required columns the header has, if any."""
     names = [str(c).strip() for c in columns]
-    if set(REQUIRED_ROLES) <= set(names) and sum(c in names for c in CRM_COLUMNS) >= 10:
+    if set(REQUIRED_ROLES) <= set(names) and (
+        sum(c in names for c in CRM_COLUMNS) >= 10 or set(names) <= set(ROLES)
+    ):
         return NATIVE
     for preset in PRESETS.values():
         found = resolve(preset.leads, names)

@@ -474,7 +474,7 @@ def lead_frame(
         out[role] = values
     if "owner" in roles:
         out["owner"] = _text(raw[roles["owner"]])
-    for role in ("contacted", "qualified"):
+    for role in ("contacted", "qualified", "opportunity"):
         if role in roles:
             cells = raw[roles[role]]
             yes, bad = _flags(cells)
