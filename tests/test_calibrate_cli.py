@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.parameters import load_scenario
 
 HEADER = ",".join(CRM_COLUMNS)
 
@@ -193,14 +194,8 @@ def test_a_few_bad_rows_are_skipped_and_reported(few_bad: Path) -> None:
     assert "119 of 120 leads kept" in out.stderr
     scenario = yaml.safe_load((few_bad / "ok.yaml").read_text())
     assert {s["name"] for s in scenario["sources"]} == {"web", "referral"}
-    # the written file validates and says where each calibrated number came from
-    check = subprocess.run(
-        [sys.executable, "-m", "simfunnel", "validate", "ok.yaml"],
-        capture_output=True,
-        text=True,
-        cwd=few_bad,
-    )
-    assert check.returncode == 0, check.stderr
+    # the written file is a valid scenario that says where each calibrated number came from
+    load_scenario(few_bad / "ok.yaml")
     text = (few_bad / "ok.yaml").read_text()
     assert "leads_per_week: " in text and "rows; count / weeks, Poisson" in text
     assert "These stay domain defaults:" in text

@@ -38,6 +38,10 @@ def _check_args(args: argparse.Namespace) -> None:
         parent = folder.parent if str(folder.parent) else Path(".")
         if not parent.is_dir():
             raise CalibrationError(f"--report {args.report}: no such folder {str(parent)!r}")
+        from simfunnel.reporting import report
+
+        if "calibration" not in report.available_notebooks():
+            raise CalibrationError("--report: the calibration report notebook is not available")
 
 
 def run(args: argparse.Namespace) -> int:
