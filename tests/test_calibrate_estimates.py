@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from simfunnel.calibration.columns import OBSERVED_RATE_COLUMNS
 from simfunnel.calibration.estimate import estimates, fit_decay, observed_rates
@@ -138,3 +139,42 @@ def test_deal_size_volume_and_profiles(drawn: pd.DataFrame) -> None:
         assert ("trend_per_year", source) not in by.index
     assert table["method"].str.len().gt(0).all()
     assert table["from_data"].all()
+
+
+def test_churn_close_time_and_score_auc_recovered() -> None:
+    rng = np.random.default_rng(9)
+    n = 3000
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 500, n), unit="D")
+    end = pd.Timestamp("2025-06-01")
+    # a score with a known AUC: normal signals d' apart, d' = sqrt(2) * Phi^-1(0.8)
+    qualified = rng.random(n) < 0.3
+    d_prime = np.sqrt(2) * stats.norm.ppf(0.8)
+    score = rng.normal(np.where(qualified, d_prime, 0.0), 1.0)
+    # gamma-distributed days from qualification to close, mean 40 (shape 4)
+    close = created + pd.to_timedelta(rng.gamma(4.0, 10.0, n), unit="D")
+    won = qualified & (rng.random(n) < 0.5)
+    # customers churn at 3% a month
+    month = pd.Timedelta(days=365.25 / 12)
+    churn = close + rng.exponential(1 / -np.log1p(-0.03), n) * month
+    frame = pd.DataFrame(
+        {
+            "lead_id": np.arange(n).astype(str),
+            "source": "web",
+            "created_at": created,
+            "qualified_at": pd.Series(created).where(qualified),
+            "won_at": pd.Series(close).where(won & (close <= end)),
+            "lost_at": pd.Series(close).where(qualified & ~won & (close <= end)),
+            "churned_at": pd.Series(churn).where(won & (churn <= end) & (close <= end)),
+            "score": score,
+        }
+    )
+    frame.attrs["as_of"] = end
+    table, _ = estimates(frame)
+    by = table.set_index("field")
+    churn_row = by.loc["monthly_churn"]
+    assert churn_row["low"] <= 0.03 <= churn_row["high"]
+    close_row = by.loc["days_to_close"]
+    assert close_row["method"].startswith(("gamma", "weibull"))  # not the exponential
+    assert abs(close_row["estimate"] / 40 - 1) < 0.1
+    auc = by.loc["process.routing.score_auc"]
+    assert auc["low"] <= 0.8 <= auc["high"]
