@@ -743,8 +743,6 @@ def _join_deals(
     per_key = d.groupby("key").agg(agg)
     per_lead = per_key.reindex(lead_key.to_numpy())
     per_lead.index = out.index
-    if "opportunity_at" in per_lead:
-        per_lead["opportunity_at"] = per_lead["opportunity_at"].where(per_lead.index.notna())
     # a lead with a deal reached the opportunity stage even without its date
     has_deal = lead_key.isin(set(d["key"]))
     out["opportunity"] = (out["opportunity"] if "opportunity" in out else False) | has_deal
