@@ -32,3 +32,103 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# Reports made once a session and shared by the report tests (tests/test_reports.py)
+# and the browser check (tests/test_browser.py): each kind is rendered once. They are
+# kept under reports/browser-check/ with the browser's screenshots, for a reviewer.
+REPORTS = ROOT / "reports" / "browser-check"
+SMALL_RUN = '{"run.horizon_days": 150, "run.warmup_days": 14}'
+
+
+def _make_report(folder: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    import shutil
+
+    out = REPORTS / folder
+    shutil.rmtree(out, ignore_errors=True)
+    return out, run_cli("report", *args, "--out", str(out), timeout=900)
+
+
+@pytest.fixture(scope="session")
+def scenario_report():
+    """The scenario report of balanced: 3 replications of 150 days."""
+    return _make_report(
+        "scenario",
+        "scenario",
+        "-p",
+        "scenario",
+        "balanced",
+        "-p",
+        "replications",
+        "3",
+        "-p",
+        "overrides",
+        SMALL_RUN,
+        "-p",
+        "backend",
+        "serial",
+        "--quiet",
+    )
+
+
+@pytest.fixture(scope="session")
+def sweep_report():
+    """A 2 x 2 sweep (team size, routing policy) of quality_heavy, stored in ``store/``."""
+    import yaml
+
+    spec = {
+        "scenario": "quality_heavy",
+        "overrides": {"run.horizon_days": 90},
+        "parameters": [
+            {"path": "team.reps", "levels": [4, 8]},
+            {"path": "process.routing.policy", "levels": ["fifo", "score"]},
+        ],
+        "replications": 1,
+        "kpis": ["cac", "revenue", "burnout_index", "customers"],
+    }
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    params = REPORTS / "sweep.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "spec": spec,
+                "constraints": {"burnout_index": {"max": 0.9}},
+                "backend": "serial",
+                "results_dir": str(REPORTS / "parameter_sweep" / "store"),
+            }
+        )
+    )
+    return _make_report("parameter_sweep", "parameter_sweep", "-f", str(params), "--quiet")
+
+
+@pytest.fixture(scope="session")
+def batch_report():
+    """A batch of two volume_vs_quality reports and its index (progress bars shown)."""
+    import yaml
+
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    sets = REPORTS / "sets.yaml"
+    sets.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "scenarios": ["quality_heavy", "volume_heavy"],
+                    "replications": 2,
+                    "team_sizes": [5],
+                },
+                {"scenarios": ["volume_heavy", "balanced"], "replications": 2, "team_sizes": [5]},
+            ]
+        )
+    )
+    return _make_report(
+        "batch",
+        "volume_vs_quality",
+        "-f",
+        str(sets),
+        "-p",
+        "overrides",
+        SMALL_RUN,
+        "-p",
+        "backend",
+        "serial",
+    )

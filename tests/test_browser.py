@@ -15,12 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT, run_cli
 
 CHROMIUM = Path(os.environ.get("SIMFUNNEL_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -34,8 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDTH, HEIGHT = 1280, 800
-OUT = ROOT / "reports" / "browser-check"
-SMALL = {"run.horizon_days": 90, "run.warmup_days": 14}
 
 try:
     from playwright.sync_api import sync_playwright
@@ -49,55 +44,23 @@ if sync_playwright is None or not CHROMIUM.is_file():
     pytestmark = pytest.mark.skip(reason=reason)
 
 
-def report(notebook: str, out: Path, *args: str) -> None:
-    result = run_cli("report", notebook, "--out", str(out), "--quiet", *args, timeout=900)
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.fixture(scope="module")
-def pages() -> dict[str, Path]:
-    """One report of each kind, and a batch index: name -> HTML page."""
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
-    small = json.dumps(SMALL)
-    common = ["-p", "replications", "2", "-p", "overrides", small, "-p", "backend", "serial"]
-    report("scenario", OUT / "scenario", "-p", "scenario", "balanced", *common)
-    sweep = OUT / "sweep.yaml"
-    sweep.write_text(
-        yaml.safe_dump(
-            {
-                "spec": {
-                    "scenario": "quality_heavy",
-                    "overrides": SMALL,
-                    "parameters": [{"path": "team.reps", "levels": [6, 12]}],
-                    "replications": 1,
-                    "kpis": ["cac", "revenue", "burnout_index", "customers"],
-                },
-                "constraints": {"burnout_index": {"max": 0.9}},
-                "backend": "serial",
-            }
-        )
-    )
-    report("parameter_sweep", OUT / "parameter_sweep", "-f", str(sweep))
-    # the batch's reports are the volume_vs_quality pages
-    sets = OUT / "sets.yaml"
-    sets.write_text(
-        yaml.safe_dump(
-            [
-                {"scenarios": ["volume_heavy", "quality_heavy", "balanced"]},
-                {"scenarios": ["quality_heavy", "balanced"]},
-            ]
-        )
-    )
-    # one team size besides the scenarios' own: the page is what is checked, not the model
-    report("volume_vs_quality", OUT / "batch", "-f", str(sets), *common, "-p", "team_sizes", "[5]")
-    first = sorted((OUT / "batch").glob("01_*/01_*.html"))
+def pages(scenario_report, sweep_report, batch_report) -> dict[str, Path]:
+    """One report of each kind, and a batch index: name -> HTML page.
+
+    The reports are the session's, shared with tests/test_reports.py (conftest.py):
+    each kind is rendered once.
+    """
+    for _, result in (scenario_report, sweep_report, batch_report):
+        assert result.returncode == 0, result.stderr
+    batch = batch_report[0]
+    first = sorted(batch.glob("01_*/01_*.html"))
     assert first, "the batch made no volume_vs_quality report"
     return {
-        "scenario": OUT / "scenario" / "scenario.html",
+        "scenario": scenario_report[0] / "scenario.html",
         "volume_vs_quality": first[0],
-        "parameter_sweep": OUT / "parameter_sweep" / "parameter_sweep.html",
-        "batch_index": OUT / "batch" / "index.html",
+        "parameter_sweep": sweep_report[0] / "parameter_sweep.html",
+        "batch_index": batch / "index.html",
     }
 
 

@@ -8,7 +8,6 @@ import re
 import nbformat
 import openpyxl
 import pytest
-import yaml
 from conftest import run_cli
 
 SMALL = '{"run.horizon_days": 150, "run.warmup_days": 14}'
@@ -154,25 +153,8 @@ def test_report_opens_with_its_verdict_and_provenance(vvq):
     assert not [a for a in alts if "No description" in a or len(a) < 40]
 
 
-def test_scenario_notebook(tmp_path):
-    result = run_cli(
-        "report",
-        "scenario",
-        "--out",
-        str(tmp_path),
-        "-p",
-        "scenario",
-        "balanced",
-        "-p",
-        "replications",
-        "3",
-        "-p",
-        "overrides",
-        SMALL,
-        "-p",
-        "backend",
-        "serial",
-    )
+def test_scenario_notebook(scenario_report):
+    tmp_path, result = scenario_report  # shared with the browser check (conftest.py)
     assert result.returncode == 0, result.stderr
     facts = json.loads((tmp_path / "scenario.json").read_text())
     assert facts["scenario"] == "balanced" and facts["replications"] == 3
@@ -202,44 +184,23 @@ def test_scenario_notebook(tmp_path):
     assert row[1].number_format == '"$"#,##0'
 
 
-def test_parameter_sweep_notebook(tmp_path):
-    spec = {
-        "scenario": "quality_heavy",
-        "overrides": {"run.horizon_days": 90},
-        "parameters": [
-            {"path": "team.reps", "levels": [4, 8]},
-            {"path": "process.routing.policy", "levels": ["fifo", "score"]},
-        ],
-        "replications": 1,
-        "kpis": ["cac", "revenue", "burnout_index", "customers"],
-    }
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        yaml.safe_dump(
-            {
-                "spec": spec,
-                "constraints": {"burnout_index": {"max": 0.9}},
-                "backend": "serial",
-                "results_dir": str(tmp_path / "store"),
-            }
-        )
-    )
-    result = run_cli("report", "parameter_sweep", "--out", str(tmp_path / "r"), "-f", str(params))
+def test_parameter_sweep_notebook(sweep_report):
+    out, result = sweep_report  # shared with the browser check (conftest.py)
     assert result.returncode == 0, result.stderr
-    facts = json.loads((tmp_path / "r" / "parameter_sweep.json").read_text())
+    facts = json.loads((out / "parameter_sweep.json").read_text())
     assert facts["points"] == 4
     assert facts["best"] and all(b["burnout_index"] <= 0.9 for b in facts["best"])
     # with two levels a side, the best point sits on a bound of team.reps: the report warns
     assert any("team: reps" in w for w in facts["warnings"])
-    page = html.unescape((tmp_path / "r" / "parameter_sweep.html").read_text())
+    page = html.unescape((out / "parameter_sweep.html").read_text())
     assert page.index(facts["verdict"]) < page.index("Warning:") < page.index("<img")
     assert facts["verdict"].startswith("Best under burnout index (0-1) at most 0.900: team: reps")
     assert facts["provenance"]["replications"] == 1 and "design:</strong> grid, 4 points" in page
     assert facts["best"][0]["cac"] == min(b["cac"] for b in facts["best"])
     assert 1 <= len(facts["pareto_front"]) <= 4
     assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
-    assert (tmp_path / "store" / "metadata.json").is_file()  # the sweep was stored
-    book = openpyxl.load_workbook(tmp_path / "r" / "parameter_sweep.xlsx")
+    assert (out / "store" / "metadata.json").is_file()  # the sweep was stored
+    book = openpyxl.load_workbook(out / "parameter_sweep.xlsx")
     assert book.sheetnames[:3] == ["Best points", "Pareto front", "Sensitivity"]
     best = list(book["Best points"].iter_rows(values_only=True))
     assert "team: reps" in best[0] and len(best) == len(facts["best"]) + 1
@@ -297,51 +258,25 @@ def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
     assert not (tmp_path / "volume_vs_quality.html").exists()
 
 
-def test_batch_of_parameter_sets_with_an_index(tmp_path):
-    sets = tmp_path / "sets.yaml"
-    sets.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "scenarios": ["quality_heavy", "volume_heavy"],
-                    "replications": 2,
-                    "team_sizes": [5],
-                },
-                {"scenarios": ["volume_heavy", "balanced"], "replications": 2, "team_sizes": [5]},
-            ]
-        )
-    )
-    result = run_cli(
-        "report",
-        "volume_vs_quality",
-        "--out",
-        str(tmp_path / "batch"),
-        "-f",
-        str(sets),
-        "-p",
-        "overrides",
-        SMALL,
-        "-p",
-        "backend",
-        "serial",
-    )
+def test_batch_of_parameter_sets_with_an_index(batch_report):
+    batch, result = batch_report  # shared with the browser check (conftest.py)
     assert result.returncode == 0, result.stderr
-    index = (tmp_path / "batch" / "index.html").read_text()
+    index = (batch / "index.html").read_text()
     links = re.findall(r'<a href="([^"]+\.html)">', index)
     assert len(links) == 2
     for link in links:
-        assert (tmp_path / "batch" / link).is_file()
+        assert (batch / link).is_file()
     # one column per KPI, with human labels; a line per strategy within it
     assert "<th>CAC (cost per customer)</th>" in index and "<th>scenarios</th>" in index
     assert "quality_heavy: $" in index and "balanced: $" in index
     assert "<td>quality_heavy, volume_heavy</td>" in index
     assert "<th>replications</th>" not in index and "replications <b>2</b>" in index
     # folder names carry the parameter that varies, lists included
-    assert sorted(p.name for p in (tmp_path / "batch").iterdir() if p.is_dir()) == [
+    assert sorted(p.name for p in batch.iterdir() if p.is_dir()) == [
         "01_scenarios-quality_heavy+volume_heavy",
         "02_scenarios-volume_heavy+balanced",
     ]
-    first = json.loads(next((tmp_path / "batch").glob("01_*/*.json")).read_text())
+    first = json.loads(next(batch.glob("01_*/*.json")).read_text())
     value = first["summary"]["cac[quality_heavy]"]
     assert f"{value:,.0f}" in index
     # no baseline given: the first scenario listed, not the notebook's volume_heavy
