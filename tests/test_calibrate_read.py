@@ -155,3 +155,23 @@ def test_a_canonical_frame_reads_back_as_itself(
     table = read_table(path)
     assert table.how == "Parquet"
     assert lead_frame(table)[0]["status"].tolist() == frame["status"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (
+            {"leads": {"lead_id": "a", "sorce": "b"}},
+            "leads.sorce: unknown role (did you mean 'source'?",
+        ),
+        ({"lead_id": "a", "dates": {"dayfirst": "yes"}}, "dates.dayfirst: must be true or false"),
+        ({"lead_id": "a", "status_values": {"Hot": "great"}}, "status_values.Hot: must be one of"),
+        ({"lead_id": "a", "deals": {"amount": "Amount"}}, "deals: give lead_id"),
+        ({"preset": "pipedrive"}, "preset: must be one of hubspot, salesforce"),
+    ],
+)
+def test_a_bad_mapping_is_one_clear_line(data: dict[str, object], words: str) -> None:
+    with pytest.raises(CalibrationError) as err:
+        mapping_from_dict(data)
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)

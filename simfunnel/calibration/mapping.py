@@ -31,6 +31,7 @@ settings and version); the first one present in the file is used.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -218,8 +219,10 @@ def _roles(section: Any, allowed: Iterable[str], where: str) -> dict[str, Column
     out: dict[str, Column] = {}
     for role, value in section.items():
         if role not in allowed:
+            close = difflib.get_close_matches(str(role), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise CalibrationError(
-                f"mapping: {where}.{role}: unknown role (allowed: {', '.join(allowed)})"
+                f"mapping: {where}.{role}: unknown role ({hint}allowed: {', '.join(allowed)})"
             )
         out[str(role)] = _column(value, f"{where}.{role}")
     return out
