@@ -7,7 +7,7 @@ written only once all of that has finished, so a bad export leaves nothing behin
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,9 @@ from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 
 
-def _fit_module() -> Any | None:
-    try:
-        return importlib.import_module("simfunnel.calibration.fit")
-    except ModuleNotFoundError:
-        return None
+def _fit_available() -> bool:
+    """Whether the simulation-based fit is installed (found, not yet imported)."""
+    return importlib.util.find_spec("simfunnel.calibration.fit") is not None
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -50,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     mapping: Any = args.preset
     if args.mapping is not None:
         mapping = load_mapping(args.mapping)
-    fit = _fit_module() if args.simulate else None
-    simulate = fit is not None and hasattr(fit, "fit_by_simulation")
+    simulate = bool(args.simulate) and _fit_available()
     cal = calibrate(
         args.leads,
         args.deals,
