@@ -563,7 +563,12 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
         sample = stats.CensoredData(uncensored=days, right=open_days)
         best_name, best_aic, best_mean = "exponential", math.inf, float(days.mean())
         aics: dict[str, float] = {}
-        for label, dist in _CLOSE_FITS.items():
+        fitted: dict[str, tuple[float, ...]] = {}
+        if len(np.unique(days)) < 3:  # no spread to choose a shape from
+            candidates: dict[str, Any] = {"exponential": stats.expon}
+        else:
+            candidates = _CLOSE_FITS
+        for label, dist in candidates.items():
             try:
                 with np.errstate(all="ignore"):
                     params = dist.fit(sample, floc=0)
@@ -577,6 +582,7 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if not math.isfinite(aic):
                 continue
             aics[label] = aic
+            fitted[label] = tuple(params)
             if aic < best_aic:
                 best_name, best_aic, best_mean = label, aic, float(dist.mean(*params))
         total = float(days.sum() + open_days.sum())
@@ -588,7 +594,11 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
         high = ratio * 2 * total / stats.chi2.ppf((1 - LEVEL) / 2, 2 * events)
         gap = aics.get("exponential", math.nan) - best_aic
         chosen = _CLOSE_FITS[best_name]
-        ks = stats.kstest(days, chosen.cdf, args=chosen.fit(days, floc=0)).statistic
+        ks = (
+            stats.kstest(days, chosen.cdf, args=fitted[best_name]).statistic
+            if best_name in fitted
+            else math.nan
+        )
         rows.append(
             _row(
                 "days_to_close",
@@ -729,18 +739,21 @@ def response_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
     # the shape of the delays: the best of four distributions by AIC, on positive delays
     positive = minutes[minutes > 0]
     fits: dict[str, tuple[float, float]] = {}
-    if len(positive) >= 20:
+    params_of: dict[str, tuple[float, ...]] = {}
+    if len(positive) >= 20 and len(np.unique(positive)) >= 5:
         for label, dist in _CLOSE_FITS.items():
-            with np.errstate(all="ignore"):
-                params = dist.fit(positive, floc=0)
-                ll = float(dist.logpdf(positive, *params).sum())
+            try:
+                with np.errstate(all="ignore"):
+                    params = dist.fit(positive, floc=0)
+                    ll = float(dist.logpdf(positive, *params).sum())
+            except (ValueError, RuntimeError, FloatingPointError):
+                continue
             if math.isfinite(ll):
                 fits[label] = (2 * (len(params) - 1) - 2 * ll, float(dist.median(*params)))
+                params_of[label] = tuple(params)
     if fits:
         best = min(fits, key=lambda name: fits[name][0])
-        ks = stats.kstest(
-            positive, _CLOSE_FITS[best].cdf, args=_CLOSE_FITS[best].fit(positive, floc=0)
-        ).statistic
+        ks = stats.kstest(positive, _CLOSE_FITS[best].cdf, args=params_of[best]).statistic
         others = ", ".join(f"{k} +{v[0] - fits[best][0]:.0f}" for k, v in fits.items() if k != best)
         rows.append(
             _row(
@@ -822,8 +835,8 @@ def fit_decay(frame: pd.DataFrame, outcome: str = "contacted") -> DecayFit | Non
     y = flags[outcome][0].to_numpy(bool)[ok.to_numpy()]
     dd = d[ok].to_numpy(float)
     kk = k[ok.to_numpy()]
-    if y.all() or not y.any():
-        return None
+    if y.all() or not y.any() or len(np.unique(dd)) < 5:
+        return None  # no outcome variation, or delays too alike to tell a decay
     scale = max(float(np.median(dd)), 1.0)
     starts = [math.log(scale * f) for f in (0.5, 2.0, 8.0)]
     best = None
@@ -863,8 +876,10 @@ def fit_decay(frame: pd.DataFrame, outcome: str = "contacted") -> DecayFit | Non
             far = max(far - step, limit) if sign < 0 else min(far + step, limit)
             found = excess(far) > 0
             step *= 1.5
-        if found:
+        if found and excess(near) < 0:
             bounds.append(optimize.brentq(excess, min(near, far), max(near, far), xtol=1e-3))
+        elif found:  # the profile is rough here: take the step's far end, a wider interval
+            bounds.append(far)
         else:
             bounds.append(-math.inf if sign < 0 else math.inf)
     tau_lo, tau_hi = math.exp(bounds[0]), math.exp(bounds[1])
