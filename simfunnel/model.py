@@ -96,7 +96,7 @@ class _Wake:
     restored each time it is scheduled again.
     """
 
-    __slots__ = ("_ok", "callbacks", "code", "lead", "pos", "rep", "source")
+    __slots__ = ("_ok", "callbacks", "code", "ids", "lead", "n", "pos", "rep", "source")
 
     def __init__(self, rep: int = -1, source: int = -1) -> None:
         self._ok = True
@@ -104,7 +104,9 @@ class _Wake:
         self.rep = rep  # a rep's attempt: the rep, the lead and the outcome code
         self.lead = -1
         self.code = 0
-        self.source = source  # a source's arrivals: the source and the position
+        self.source = source  # a source's arrivals: its leads, their count, the position
+        self.ids: Sequence[int] = ()
+        self.n = 0
         self.pos = 0
 
 
@@ -372,7 +374,7 @@ class FunnelModel(FunnelBase):
             if leaving[rep]:
                 leaving[rep] = False
                 return
-            if on_shift:
+            if on_shift and queue:
                 nxt = next_lead()
                 if nxt >= 0:
                     if start(rep, nxt, now):
@@ -474,9 +476,9 @@ class FunnelModel(FunnelBase):
                 push(i)
                 if idle and on_shift:
                     dispatch()
-            ids = chains[wake.source]
+            ids = wake.ids
             pos = wake.pos + 1
-            if pos < len(ids):
+            if pos < wake.n:
                 nxt = ids[pos]
                 wake.pos = pos
                 wake.lead = nxt
@@ -547,6 +549,8 @@ class FunnelModel(FunnelBase):
         for code, ids_s in enumerate(chains):
             if ids_s:
                 wake = _Wake(source=code)
+                wake.ids = ids_s
+                wake.n = len(ids_s)
                 wake.lead = ids_s[0]
                 wake.callbacks = arrive_callbacks
                 heappush(heap, (cycle_start[ids_s[0]], NORMAL, next(eid), wake))
