@@ -1,50 +1,63 @@
-"""Engine benchmark: simfunnel against an idiomatic SimPy model of the same queue.
+"""Engine benchmark: simfunnel against idiomatic SimPy, and against its reference path.
 
-The M/M/c+M reduction (20 reps, 18 leads an hour, exponential work with mean 1 hour,
-exponential patience with mean 2 hours, 200,000 leads) runs through simfunnel and,
-in the same process, through a minimal idiomatic SimPy model (a Resource, one
-process per customer, AnyOf for reneging). Prints leads per second for both, their
-ratio, the abandonment share against Erlang A, peak memory per lead, and the time
-of a one-year run of each bundled scenario.
+All in one process, in interleaved rounds, reporting medians of CPU time (process
+time: on a shared machine, other jobs inflate wall time far more; see ``machine.py``):
 
-Usage: ``python benchmarks/bench_engine.py [--leads N]``
+- the M/M/c+M reduction (20 reps, 18 leads an hour, exponential work with mean 1
+  hour, exponential patience with mean 2 hours, 200,000 leads) through the engine,
+  through the reference hot path (:mod:`simfunnel.model_reference`) and through a
+  minimal idiomatic SimPy model (a Resource, one process per customer, AnyOf for
+  reneging, ``random.expovariate`` draws); target: engine >= 5x idiomatic;
+- a one-year run of each bundled scenario, engine against reference (target >= 1.4x);
+- the fixed cost of a run (pre-draw and set-up, records) beside the simulation;
+- the cost per lead of volume_heavy at 1x and 8x volume (budgets and team times 8,
+  CPL held flat so the leads grow 8x); target: within 15%;
+- the abandonment share against Erlang A, and peak memory per lead.
+
+Usage: ``python benchmarks/bench_engine.py [--leads N] [--rounds R]``
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import random
 import time
 import tracemalloc
 
 import numpy as np
 import simpy
+from machine import interleaved, label, median
 
 import simfunnel
+from simfunnel.model import FunnelModel
+from simfunnel.model_reference import ReferenceFunnelModel
+from simfunnel.parameters import Scenario, load_scenario
 from simfunnel.queueing import erlang_a, textbook_scenario
 
 LAM, SERVERS, WORK, PATIENCE = 18.0, 20, 1.0, 2.0
+CPU = time.process_time
 
 
 def idiomatic_simpy(n_leads: int, seed: int) -> tuple[float, int]:
     """The textbook SimPy model: returns (abandonment share, leads)."""
-    rng = np.random.default_rng(seed)
+    rng = random.Random(seed)
     env = simpy.Environment()
     reps = simpy.Resource(env, capacity=SERVERS)
     abandoned = [0]
 
     def lead(env):
         with reps.request() as req:
-            patience = env.timeout(rng.exponential(PATIENCE))
+            patience = env.timeout(rng.expovariate(1.0 / PATIENCE))
             result = yield req | patience
             if req not in result:
                 abandoned[0] += 1
                 return
-            yield env.timeout(rng.exponential(WORK))
+            yield env.timeout(rng.expovariate(1.0 / WORK))
 
     def source(env):
         for _ in range(n_leads):
-            yield env.timeout(rng.exponential(1.0 / LAM))
+            yield env.timeout(rng.expovariate(LAM))
             env.process(lead(env))
 
     env.process(source(env))
@@ -60,25 +73,127 @@ def t_interval(values: list[float]) -> tuple[float, float]:
     return float(arr.mean() - half), float(arr.mean() + half)
 
 
+def scaled(name: str, k: int) -> Scenario:
+    """A bundled scenario at ``k`` times its volume: budgets and reps times k, CPL flat."""
+    base = load_scenario(name)
+    overrides: dict[str, object] = {"team.reps": base.team.reps * k}
+    for i, source in enumerate(base.sources):
+        if source.budget_per_week_usd is not None:
+            overrides[f"sources.{i}.budget_per_week_usd"] = source.budget_per_week_usd * k
+            overrides[f"sources.{i}.cpl_elasticity"] = 0.0
+        else:
+            overrides[f"sources.{i}.leads_per_week"] = source.effective_leads_per_week * k
+    return load_scenario(name, overrides)
+
+
+def leads_of(model_class: type, scenario: Scenario) -> int:
+    model = model_class(scenario)
+    model.run()
+    return int(model.n_leads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     days = args.leads / LAM / 24.0
     scenario = textbook_scenario(LAM, SERVERS, WORK, PATIENCE, horizon_days=days, warmup_days=2)
+    print(f"machine: {label()}")
 
-    # warm both up once (imports, caches)
-    simfunnel.simulate(textbook_scenario(LAM, SERVERS, WORK, PATIENCE, horizon_days=10))
+    # warm up (imports, caches)
+    small = textbook_scenario(LAM, SERVERS, WORK, PATIENCE, horizon_days=10)
+    simfunnel.simulate(small)
+    ReferenceFunnelModel(small).run()
     idiomatic_simpy(5_000, 0)
 
-    t0 = time.perf_counter()
-    result = simfunnel.simulate(scenario)
-    t_sf = time.perf_counter() - t0
-    n_sf = len(result.records.leads["arrival_hours"])
-    t0 = time.perf_counter()
-    _, n_id = idiomatic_simpy(args.leads, 1)
-    t_id = time.perf_counter() - t0
-    rate_sf, rate_id = n_sf / t_sf, n_id / t_id
+    n_sf = FunnelModel(scenario).n_leads
+    times = interleaved(
+        {
+            "engine": lambda: simfunnel.simulate(scenario),
+            "reference": lambda: ReferenceFunnelModel(scenario).run(),
+            "idiomatic": lambda: idiomatic_simpy(args.leads, 1),
+        },
+        args.rounds,
+        CPU,
+    )
+    t_sf, t_ref, t_id = (median(times[k]) for k in ("engine", "reference", "idiomatic"))
+    print(
+        f"M/M/c+M reduction: {SERVERS} reps, {LAM:g} leads/h, work 1 h, patience 2 h; "
+        f"{args.rounds} interleaved rounds, medians of CPU seconds"
+    )
+    print(f"  engine           {n_sf:>8,} leads in {t_sf:6.2f} s = {n_sf / t_sf:>9,.0f} leads/s")
+    print(f"  reference path   {n_sf:>8,} leads in {t_ref:6.2f} s = {n_sf / t_ref:>9,.0f} leads/s")
+    print(
+        f"  idiomatic SimPy  {args.leads:>8,} leads in {t_id:6.2f} s = "
+        f"{args.leads / t_id:>9,.0f} leads/s"
+    )
+    ratio = (n_sf / t_sf) / (args.leads / t_id)
+    print(
+        f"  ratio: engine {ratio:.2f}x idiomatic SimPy (target >= 5x); "
+        f"{(n_sf / t_sf) / (n_sf / t_ref):.2f}x the reference path; reference "
+        f"{(n_sf / t_ref) / (args.leads / t_id):.2f}x idiomatic"
+    )
+
+    # fixed cost: pre-draw and set-up, simulation, records (engine, same scenario)
+    parts: dict[str, list[float]] = {"set-up": [], "simulation": [], "records": []}
+    for _ in range(3):
+        t0 = CPU()
+        model = FunnelModel(scenario)
+        t1 = CPU()
+        model.env.run(until=model._end)
+        t2 = CPU()
+        model._records()
+        t3 = CPU()
+        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            parts[key].append(dt)
+    setup, sim, rec = (median(parts[k]) for k in parts)
+    total = setup + sim + rec
+    print(
+        f"  fixed cost (engine, {n_sf:,} leads): pre-draw and set-up {setup:.3f} s, records "
+        f"{rec:.3f} s = {setup + rec:.3f} s ({1e6 * (setup + rec) / n_sf:.2f} us a lead, "
+        f"{100 * (setup + rec) / total:.0f}% of the run); simulation {sim:.3f} s"
+    )
+
+    # one-year bundled scenarios: engine against reference
+    print(f"one-year run of each bundled scenario, engine against reference ({3} rounds):")
+    for name in simfunnel.bundled_scenarios():
+        sc = load_scenario(name)
+        n = FunnelModel(sc).n_leads
+        t = interleaved(
+            {
+                "engine": lambda sc=sc: FunnelModel(sc).run(),
+                "reference": lambda sc=sc: ReferenceFunnelModel(sc).run(),
+            },
+            3,
+            CPU,
+        )
+        te, tr = median(t["engine"]), median(t["reference"])
+        print(
+            f"  {name:<14} {n:>7,} leads: engine {te:5.2f} s ({n / te:>7,.0f} leads/s), "
+            f"reference {tr:5.2f} s ({n / tr:>7,.0f} leads/s): {tr / te:.2f}x (target >= 1.4x)"
+        )
+
+    # cost per lead at 1x and 8x volume
+    print("cost per lead, volume_heavy one year at 1x and 8x volume (3 rounds):")
+    one, eight = scaled("volume_heavy", 1), scaled("volume_heavy", 8)
+    n1, n8 = FunnelModel(one).n_leads, FunnelModel(eight).n_leads
+    t = interleaved(
+        {
+            "engine 1x": lambda: FunnelModel(one).run(),
+            "engine 8x": lambda: FunnelModel(eight).run(),
+            "reference 1x": lambda: ReferenceFunnelModel(one).run(),
+            "reference 8x": lambda: ReferenceFunnelModel(eight).run(),
+        },
+        3,
+        CPU,
+    )
+    for path in ("engine", "reference"):
+        c1, c8 = 1e6 * median(t[f"{path} 1x"]) / n1, 1e6 * median(t[f"{path} 8x"]) / n8
+        print(
+            f"  {path:<9} {n1:>7,} leads {c1:5.1f} us/lead; {n8:>8,} leads {c8:5.1f} us/lead: "
+            f"8x/1x = {c8 / c1:.2f}" + (" (target <= 1.15)" if path == "engine" else "")
+        )
 
     # accuracy: 10 shorter replications against Erlang A
     shares = [
@@ -89,31 +204,15 @@ def main() -> None:
     ]
     lo, hi = t_interval(shares)
     exact = erlang_a(LAM, SERVERS, WORK, PATIENCE).p_abandon
-
+    print(
+        f"abandonment: Erlang A {exact:.4f}; simfunnel 95% CI [{lo:.4f}, {hi:.4f}] "
+        f"({'inside' if lo <= exact <= hi else 'OUTSIDE'})"
+    )
     tracemalloc.start()
     simfunnel.simulate(scenario)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-
-    print(f"M/M/c+M reduction: {SERVERS} reps, {LAM:g} leads/h, work 1 h, patience 2 h")
-    print(f"  simfunnel        {n_sf:>8,} leads in {t_sf:6.2f} s = {rate_sf:>9,.0f} leads/s")
-    print(f"  idiomatic SimPy  {n_id:>8,} leads in {t_id:6.2f} s = {rate_id:>9,.0f} leads/s")
-    print(f"  ratio            {rate_sf / rate_id:.2f}x (target >= 3x)")
-    print(
-        f"  abandonment      Erlang A {exact:.4f}; simfunnel 95% CI [{lo:.4f}, {hi:.4f}] "
-        f"({'inside' if lo <= exact <= hi else 'OUTSIDE'})"
-    )
-    print(
-        f"  peak memory      {peak / 2**20:.1f} MiB = {peak / n_sf:.0f} bytes per lead "
-        f"(target < 1024)"
-    )
-    print("one-year run of each bundled scenario (one core):")
-    for name in simfunnel.bundled_scenarios():
-        t0 = time.perf_counter()
-        r = simfunnel.simulate(name)
-        _ = r.kpis
-        dt = time.perf_counter() - t0
-        print(f"  {name:<14} {dt:5.2f} s  ({int(r.kpis['leads']):,} leads in the KPI window)")
+    print(f"peak memory: {peak / 2**20:.1f} MiB = {peak / n_sf:.0f} bytes per lead (target < 1024)")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,21 @@
-"""Experiments benchmark: one sweep, serial against 2 processes and a Dask LocalCluster.
+"""Experiments benchmark: sweep efficiency on 2 workers, and the optimiser's runs per second.
 
-A sweep of 200 points x 10 replications of a small scenario (quality_heavy over 60
-days) runs serially and on the ``processes`` backend with 2 workers, in the same
-script; prints runs per second for each and the parallel efficiency (target >= 85%
-on 2 cores), then the per-run overhead of the ``dask`` backend (LocalCluster, 2
-workers) against ``processes``, and the parent's peak memory for 50 and 200 points
-(it should not grow with the number of points).
+Sweep: one sweep of quality_heavy over 60 days (``--points`` x ``--replications``
+runs) runs serially and on a pool of 2 worker processes, in interleaved rounds
+(medians). The comparison is fair: both write the same store (the same files and
+fsyncs), both run warm (a warm-up sweep first; the pool is started once, before
+the rounds, and its start-up reported apart). Efficiency = serial time / (2 x
+parallel time); target >= 90%. The serial time without the store is printed too,
+to show what the store's writes cost.
 
-Usage: ``python benchmarks/bench_experiments.py [--points 200] [--replications 10]``
+Optimisation workload: the optimiser on the bundled balanced scenario over 90
+days (budget split over its four sources, 8 to 16 reps) on the same 2 workers;
+prints simulations per second and trials per second, so that a trial budget can
+be planned from them.
+
+``--dask`` adds the old Dask LocalCluster comparison.
+
+Usage: ``python benchmarks/bench_experiments.py [--points 40] [--replications 5]``
 """
 
 from __future__ import annotations
@@ -16,13 +24,19 @@ import argparse
 import shutil
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from machine import interleaved, label, median
+
 from simfunnel.experiments.backends import make_backend
+from simfunnel.experiments.designs import build_design
+from simfunnel.experiments.runner import PointTask, run_point
+from simfunnel.experiments.spec import base_scenario, load_spec
 from simfunnel.experiments.store import load_results
 from simfunnel.experiments.sweep import run_sweep
+from simfunnel.optimization import optimize
+from simfunnel.streams import replication_seed
 
 
 def spec(points: int, replications: int) -> dict:
@@ -39,67 +53,120 @@ def spec(points: int, replications: int) -> dict:
     }
 
 
-def timed(spec_: dict, out: Path, backend: Any, workers: int | None) -> float:
-    t0 = time.perf_counter()
-    summary = run_sweep(spec_, out, backend=backend, workers=workers, progress=False)
-    assert summary.failed == 0
-    return time.perf_counter() - t0
+def optimise_spec(trials: int) -> dict:
+    return {
+        "scenario": "balanced",
+        "overrides": {"run.horizon_days": 90, "run.warmup_days": 14},
+        "budget": {
+            "total_per_week_usd": 30_000,
+            "sources": ["paid_social", "paid_search", "organic_search", "referral"],
+        },
+        "parameters": [{"path": "team.reps", "range": [8, 16]}],
+        "objective": "cac",
+        "replications": 2,
+        "trials": trials,
+        "batch_size": 4,
+        "seed": 7,
+        "selection": {"top": 3, "replications": 4},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=200)
-    parser.add_argument("--replications", type=int, default=10)
+    parser.add_argument("--points", type=int, default=40)
+    parser.add_argument("--replications", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--dask", action="store_true")
     args = parser.parse_args()
+    print(f"machine: {label()}")
     work = Path(tempfile.mkdtemp(prefix="simfunnel-bench-"))
+    counter = iter(range(10**6))
+
+    def sweep(backend: Any) -> Path:
+        out = work / f"sweep{next(counter)}"
+        summary = run_sweep(s, out, backend=backend, progress=False)
+        assert summary.failed == 0
+        return out
+
     try:
         s = spec(args.points, args.replications)
         runs = args.points * args.replications
-        t_serial = timed(s, work / "serial", "serial", None)
-        t_proc = timed(s, work / "processes", "processes", 2)
-        t0 = time.perf_counter()
-        with make_backend("dask", workers=2) as cluster:
+        with make_backend("processes", 2) as pool:
+            warm = spec(4, 2)
+            run_sweep(warm, work / "warm-serial", backend="serial", progress=False)
+            t0 = time.perf_counter()
+            run_sweep(warm, work / "warm-pool", backend=pool, progress=False)
             t_start = time.perf_counter() - t0
-            t_dask = timed(s, work / "dask", cluster, None)
-        same = all(
-            load_results(work / b)
-            .drop(columns=["elapsed_seconds", "run_id"])
-            .equals(load_results(work / "serial").drop(columns=["elapsed_seconds", "run_id"]))
-            for b in ("processes", "dask")
-        )
-        efficiency = t_serial / (2 * t_proc)
-        print(
-            f"sweep: {args.points} points x {args.replications} replications = {runs} runs "
-            "(quality_heavy, 60 days)"
-        )
-        print(f"  serial               {t_serial:7.1f} s  {runs / t_serial:7.1f} runs/s")
-        print(
-            f"  processes, 2 workers {t_proc:7.1f} s  {runs / t_proc:7.1f} runs/s  "
-            f"parallel efficiency {100 * efficiency:.0f}% (target >= 85%)"
-        )
-        print(
-            f"  dask LocalCluster, 2 {t_dask:7.1f} s  {runs / t_dask:7.1f} runs/s  "
-            f"overhead vs processes {1000 * (t_dask - t_proc) / args.points:+.1f} ms per "
-            f"point, {1000 * (t_dask - t_proc) / runs:+.2f} ms per run (wall); "
-            f"LocalCluster start-up {t_start:.1f} s"
-        )
-        print(f"  identical results on all three backends: {same}")
-        peaks = []
-        for n in (50, 200):
-            # every point the same size (only the win probability varies), so that the
-            # peak measures what the sweep holds, not its largest single run
-            same_size = {
-                **spec(n, 1),
-                "parameters": [{"path": "process.win_probability", "range": [0.2, 0.4]}],
-            }
-            tracemalloc.start()
-            run_sweep(same_size, work / f"mem{n}", backend="serial", progress=False)
-            peaks.append(tracemalloc.get_traced_memory()[1])
-            tracemalloc.stop()
-        print(
-            f"  parent peak memory, serial, 1 replication: 50 points {peaks[0] / 2**20:.1f} "
-            f"MiB, 200 points {peaks[1] / 2**20:.1f} MiB"
-        )
+            # the same runs without the store: what the simulations alone cost
+            sweep_spec = load_spec(s)
+            base = base_scenario(sweep_spec).model_dump(mode="json")
+            seeds = tuple(replication_seed(1, r) for r in range(args.replications))
+            tasks = [
+                PointTask(i, point, seeds, tuple(range(len(seeds))), base)
+                for i, point in enumerate(build_design(sweep_spec).points)
+            ]
+
+            def bare() -> None:
+                for task in tasks:
+                    run_point(task)
+
+            times = interleaved(
+                {
+                    "serial": lambda: sweep("serial"),
+                    "pool": lambda: sweep(pool),
+                    "bare": bare,
+                },
+                args.rounds,
+            )
+            t_serial, t_pool, t_bare = (median(times[k]) for k in ("serial", "pool", "bare"))
+            same = load_results(work / "sweep0").drop(columns=["elapsed_seconds", "run_id"])
+            same = same.equals(
+                load_results(work / "sweep1").drop(columns=["elapsed_seconds", "run_id"])
+            )
+            print(
+                f"sweep: {args.points} points x {args.replications} replications = {runs} runs "
+                f"(quality_heavy, 60 days); {args.rounds} interleaved rounds, medians"
+            )
+            print(f"  serial, with the store    {t_serial:6.1f} s  {runs / t_serial:6.1f} runs/s")
+            print(f"  2 worker processes        {t_pool:6.1f} s  {runs / t_pool:6.1f} runs/s")
+            print(
+                f"  parallel efficiency       {100 * t_serial / (2 * t_pool):.0f}% "
+                "(target >= 90%; same store writes, warm)"
+            )
+            print(
+                f"  serial, simulations alone {t_bare:6.1f} s  {runs / t_bare:6.1f} runs/s "
+                f"(the store costs {1000 * (t_serial - t_bare) / runs:+.1f} ms a run)"
+            )
+            print(
+                f"  pool start-up {t_start:.1f} s (outside the rounds); identical results: {same}"
+            )
+
+            # the optimisation workload on the same pool
+            optimize(optimise_spec(4), work / "opt-warm", backend=pool, progress=False)
+            t0 = time.perf_counter()
+            result = optimize(
+                optimise_spec(args.trials), work / "opt", backend=pool, progress=False
+            )
+            seconds = time.perf_counter() - t0
+            sims = result.simulations["total"]
+            print(
+                f"optimisation workload: balanced, 90 days, 2 workers: {sims} simulations "
+                f"({args.trials} trials x 2 replications, then the re-runs of the best) in "
+                f"{seconds:.1f} s = {sims / seconds:.1f} simulations/s, "
+                f"{result.search.trials / result.search.seconds:.2f} trials/s in the search"
+            )
+        if args.dask:
+            t0 = time.perf_counter()
+            with make_backend("dask", workers=2) as cluster:
+                t_dask_start = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                sweep(cluster)
+                t_dask = time.perf_counter() - t0
+            print(
+                f"  dask LocalCluster, 2 workers {t_dask:6.1f} s {runs / t_dask:6.1f} runs/s "
+                f"(start-up {t_dask_start:.1f} s)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

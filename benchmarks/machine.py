@@ -1,0 +1,52 @@
+"""What every benchmark shares: the machine's label and interleaved, median timing.
+
+Absolute figures depend on the machine and on what else runs on it; ratios of two
+things timed in the same process, round by round, mostly do not. So each script
+times its contenders in interleaved rounds and reports medians, the ratios as the
+claims and the absolute figures labelled with :func:`label`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def label() -> str:
+    """Cores, CPU model, Python and the load average: what an absolute figure is 'on'."""
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load {os.getloadavg()[0]:.1f}"
+    return f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}{load}"
+
+
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of each contender, run in turn in every round."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    """The median (the figure every benchmark reports)."""
+    return float(statistics.median(values))
