@@ -298,6 +298,7 @@ def pool_sources(frame: pd.DataFrame, min_leads: int = 30) -> tuple[pd.DataFrame
     small = sorted(str(s) for s in counts[counts < min_leads].index)
     if small and len(small) < len(counts):
         out.loc[out["source"].isin(small), "source"] = "other"
+        small = [s for s in small if s != "other"]  # a source called other stays itself
     else:
         small = []
     out.attrs = dict(frame.attrs)
@@ -934,13 +935,15 @@ def decay_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def team_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Reps from owners: the median number of owners active in a week, and leads per rep."""
+    """Reps from owners: the median number of owners active in 4 weeks, and leads per rep."""
     if "owner" not in frame or frame["owner"].notna().sum() < 10:
         return []
     created = _dates(frame, "created_at")
     owned = frame["owner"].notna()
-    week = created[owned].dt.to_period("W")
-    per_week = frame.loc[owned, "owner"].groupby(week).nunique()
+    # owners active in each 4-week period (a week is too short to see every rep when
+    # volume is low)
+    period = ((created[owned] - created.min()) / pd.Timedelta(weeks=4)).astype(int)
+    per_week = frame.loc[owned, "owner"].groupby(period).nunique()
     total = int(frame.loc[owned, "owner"].nunique())
     reps = float(np.median(per_week.to_numpy()))
     rows = [
@@ -951,7 +954,7 @@ def team_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
             float(per_week.quantile(0.1)),
             float(per_week.quantile(0.9)),
             int(owned.sum()),
-            f"median owners active in a week (10-90% of weeks); {total} owners in all",
+            f"median owners active in 4 weeks (10-90% of periods); {total} owners in all",
         ),
     ]
     leads_per_rep = owned.sum() / weeks_observed(frame) / max(reps, 1.0)

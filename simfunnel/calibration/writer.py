@@ -120,7 +120,7 @@ def build_scenario(
         ]
         if bursts:
             src["bursts"] = bursts
-            comments[f"{path}.bursts"] = "weeks far above the median week (Poisson p < 1e-4)"
+            comments[f"{path}.bursts"] = "weeks far above the trend baseline (Poisson p < 1e-4)"
         deal: dict[str, Any] = {}
         mean = take("deal_size.mean_usd", source, f"{path}.deal_size.mean_usd", 1.0, 1e9)
         sigma = take("deal_size.sigma", source, f"{path}.deal_size.sigma", 0.0, 5.0)
