@@ -128,7 +128,7 @@ HUBSPOT = Mapping(
         "status": _cols("Lead Status"),
         "owner": _cols("Contact owner", "Contact Owner", "HubSpot Owner"),
         "score": _cols("HubSpot Score"),
-        "attempts": _cols("Number of Sales Activities"),
+        "attempts": _cols("Number of times contacted", "Number of Sales Activities"),
         "amount": _cols("Recent Deal Amount", "Total Revenue"),
     },
     status_values={
