@@ -76,7 +76,13 @@ def test_written_yaml_reads_back_and_carries_the_evidence(
     # what the data could not inform is listed as a default
     assert "process.decay (needs first-response times and outcomes)" in text
     assert "process.routing.score_auc (no score column)" in text
-    assert cal.estimates["from_data"].all()
+    # the estimates table lists the defaults too, marked as such
+    table = cal.estimates
+    assert (table.loc[table["from_data"], "n"] > 0).all()
+    defaults = table[~table["from_data"]].set_index(["field", "source"])
+    assert defaults.loc[("process.decay.tau_minutes", "all"), "estimate"] == 180.0
+    assert ("cost_per_lead_usd", "paid_search") in defaults.index
+    assert ("leads_per_week", "paid_search") not in defaults.index
 
 
 def test_a_status_map_and_a_deals_table_joined_on_another_column() -> None:

@@ -120,6 +120,70 @@ class Calibration:
         return self._fit_module().backtest(self.frame, holdout=holdout, **options)
 
 
+#: Scenario fields a calibration may set, per source and for the whole funnel; those the
+#: data did not inform are listed in the estimates as domain defaults.
+SOURCE_FIELDS: tuple[str, ...] = (
+    "leads_per_week",
+    "cost_per_lead_usd",
+    "quality.ready",
+    "opportunity_probability",
+    "win_probability",
+    "days_to_close",
+    "deal_size.mean_usd",
+    "deal_size.sigma",
+    "monthly_churn",
+)
+GLOBAL_FIELDS: tuple[str, ...] = (
+    "team.reps",
+    "process.contact_probability",
+    "process.decay.tau_minutes",
+    "process.decay.floor",
+    "process.routing.score_auc",
+)
+
+
+def _value(node: Any, path: str) -> Any:
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
+    """Rows (``from_data`` False) for the fields the data left at their domain defaults."""
+    have = set(zip(table["field"], table["source"], strict=True))
+    process = scenario.process
+    rows = []
+
+    def add(field_name: str, source: str, value: Any) -> None:
+        rows.append(
+            {
+                "field": field_name,
+                "source": source,
+                "estimate": float(value),
+                "low": float("nan"),
+                "high": float("nan"),
+                "n": 0,
+                "method": "domain default (shared/domain.md), not in the data",
+                "from_data": False,
+            }
+        )
+
+    for src in scenario.sources:
+        for name in SOURCE_FIELDS:
+            if (name, src.name) in have:
+                continue
+            value = _value(src, name)
+            if value is None:  # a per-source override left unset: the process's value
+                value = _value(process, name)
+            add(name, src.name, value)
+    for name in GLOBAL_FIELDS:
+        short = name.removeprefix("process.")
+        if (name, "all") in have or (short, "all") in have:
+            continue
+        add(name, "all", _value(scenario, name))
+    return pd.DataFrame(rows, columns=table.columns)
+
+
 def _table(value: pd.DataFrame | str | Path | Table, what: str) -> pd.DataFrame | Table:
     if isinstance(value, str | Path):
         return read_table(value, what)
@@ -192,6 +256,9 @@ def calibrate(
         result.fit = params
         result.scenario = fitted
         _add_fitted(result, params)
+    defaults_table = default_rows(result.scenario, result.estimates)
+    if len(defaults_table):
+        result.estimates = pd.concat([result.estimates, defaults_table], ignore_index=True)
     return result
 
 
