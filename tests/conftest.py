@@ -132,3 +132,15 @@ def batch_report():
         "backend",
         "serial",
     )
+
+
+@pytest.fixture(scope="session")
+def calibration_report():
+    """The calibration report of the shipped example CRM export: a small fit and back-test."""
+    return _make_report(
+        "calibration",
+        "calibration",
+        *("-p", "replications", "2", "-p", "max_evaluations", "12"),
+        *("-p", "check_replications", "3", "-p", "backtest_replications", "4"),
+        *("-p", "backend", "serial", "--quiet"),
+    )

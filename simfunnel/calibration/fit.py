@@ -255,6 +255,48 @@ def _sparsity(table: pd.DataFrame, params: Sequence[FitParameter]) -> np.ndarray
     return pattern
 
 
+def _groups(pattern: np.ndarray) -> list[list[int]]:
+    """Columns that touch no common moment, so one evaluation perturbs them all."""
+    groups: list[list[int]] = []
+    used: list[np.ndarray] = []
+    for j in range(pattern.shape[1]):
+        col = pattern[:, j] > 0
+        for k, rows in enumerate(used):
+            if not (rows & col).any():
+                groups[k].append(j)
+                used[k] = rows | col
+                break
+        else:
+            groups.append([j])
+            used.append(col)
+    return groups
+
+
+def _central_jacobian(
+    residuals: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    pattern: np.ndarray,
+    groups: list[list[int]],
+) -> np.ndarray:
+    """Central differences of the residuals at ``x``, a step of 10% (at least 0.005).
+
+    The moments are step functions at a fine scale (common random numbers): a step
+    wide enough to see their slope gives intervals that mean something.
+    """
+    jac = np.zeros(pattern.shape, dtype=float)
+    for group in groups:
+        step = np.zeros_like(x)
+        step[group] = np.maximum(0.1 * np.abs(x[group]), 0.005)
+        up, down = np.minimum(x + step, high), np.maximum(x - step, low)
+        diff = residuals(up) - residuals(down)
+        for j in group:
+            rows = pattern[:, j] > 0
+            jac[rows, j] = diff[rows] / (up[j] - down[j])
+    return jac
+
+
 def _standard_errors(observed: pd.DataFrame) -> np.ndarray:
     se = (observed["high"].to_numpy(float) - observed["low"].to_numpy(float)) / (2 * _Z)
     return np.maximum(np.nan_to_num(se, nan=_MIN_SE), _MIN_SE)
@@ -346,6 +388,8 @@ def fit_by_simulation(
     high = np.array([p.high for p in params])
     x0 = np.clip(x0, low + 1e-6, high - 1e-6)
 
+    pattern = _sparsity(table, params)
+    groups = _groups(pattern)
     with (
         _pool(backend, workers) as pool,
         tqdm(total=max_evaluations, disable=not progress, desc="calibrate", unit="fit") as bar,
@@ -368,17 +412,19 @@ def fit_by_simulation(
         result = optimize.least_squares(
             residuals,
             x0,
-            jac_sparsity=_sparsity(table, params),
+            jac_sparsity=pattern,
             tr_solver="lsmr",
             bounds=(low, high),
             diff_step=0.05,
             x_scale=np.maximum(x0, 0.05),
             xtol=1e-3,
             ftol=1e-3,
-            max_nfev=max(1, max_evaluations // (len(params) + 1)),
+            # least_squares counts candidates, not the Jacobian's evaluations
+            max_nfev=max(1, (max_evaluations - 2 * len(groups)) // (len(groups) + 1)),
             method="trf",
         )
-    jac = result.jac.toarray() if hasattr(result.jac, "toarray") else np.atleast_2d(result.jac)
+        # the intervals' Jacobian: central differences at the solution, a step of 10%
+        jac = _central_jacobian(residuals, result.x, low, high, pattern, groups)
     cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     # what the scenario file holds (see _with_values)

@@ -1,0 +1,182 @@
+"""Figures and headline numbers of the calibration report.
+
+Each figure takes a table from :mod:`simfunnel.calibration.fit` (the fit check, the
+fitted parameters, the back-test) and returns a Figure; sources keep their colours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from simfunnel.reporting.colors import source_color
+from simfunnel.reporting.headline import _clean
+
+_RATE_STAGES = ("contacted", "qualified", "opportunity", "won")
+
+
+def _figure(figsize: tuple[float, float], ncols: int) -> tuple[Figure, Any]:
+    fig = Figure(figsize=figsize)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, axes
+
+
+def _errorbar(
+    ax: Any, x: np.ndarray, mid: pd.Series, low: pd.Series, high: pd.Series, **kw: Any
+) -> None:
+    mid_v = mid.to_numpy(float)
+    err = np.vstack([mid_v - low.to_numpy(float), high.to_numpy(float) - mid_v])
+    ax.errorbar(x, mid_v, yerr=np.clip(err, 0, None), capsize=3, linestyle="none", **kw)
+
+
+def fit_check_chart(table: pd.DataFrame, title: str = "Observed and simulated") -> Figure:
+    """Per stage, each source's observed rate and the simulated one, with 95% intervals.
+
+    ``table`` is :attr:`simfunnel.calibration.fit.FitCheck.table`; a last panel shows
+    leads per week when the table has them.
+    """
+    stages = [s for s in (*_RATE_STAGES, "leads_per_week") if s in set(table["stage"])]
+    fig, axes = _figure((2.6 * len(stages) + 0.6, 3.8), len(stages))
+    sources = list(dict.fromkeys(table["source"]))
+    x = np.arange(len(sources))
+    for ax, stage in zip(axes, stages, strict=True):
+        part = table[table["stage"] == stage].set_index("source").reindex(sources)
+        scale = 1.0 if stage == "leads_per_week" else 100.0
+        _errorbar(
+            ax,
+            x - 0.12,
+            part["observed"] * scale,
+            part["observed_low"] * scale,
+            part["observed_high"] * scale,
+            marker="o",
+            color="black",
+            label="observed",
+        )
+        for k, source in enumerate(sources):
+            row = part.loc[[source]]
+            _errorbar(
+                ax,
+                x[k : k + 1] + 0.12,
+                row["simulated"] * scale,
+                row["simulated_low"] * scale,
+                row["simulated_high"] * scale,
+                marker="s",
+                color=source_color(source),
+                label="simulated" if k == 0 else None,
+            )
+        ax.set_xticks(x, sources, rotation=30, ha="right", fontsize=8)
+        ax.set_title(stage.replace("_", " "), fontsize=10)
+        ax.set_ylabel("leads a week" if stage == "leads_per_week" else "% of leads reaching it")
+        ax.set_xlim(-0.6, len(sources) - 0.4)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def parameter_chart(parameters: pd.DataFrame, title: str = "Fitted by simulation") -> Figure:
+    """Each fitted parameter's estimate with its 95% interval, and where the fit started."""
+    fig, axes = _figure((7, 0.45 * len(parameters) + 1.6), 1)
+    ax = axes[0]
+    labels = [
+        p if s == "all" else f"{s} {p}"
+        for p, s in zip(parameters["parameter"], parameters["source"], strict=True)
+    ]
+    y = np.arange(len(parameters))[::-1]
+    est = parameters["estimate"].to_numpy(float)
+    err = np.vstack(
+        [est - parameters["low"].to_numpy(float), parameters["high"].to_numpy(float) - est]
+    )
+    colors = [source_color(s) if s != "all" else "black" for s in parameters["source"]]
+    for k in range(len(parameters)):
+        ax.errorbar(
+            est[k],
+            y[k],
+            xerr=np.clip(err[:, k : k + 1], 0, None),
+            fmt="o",
+            color=colors[k],
+            capsize=3,
+        )
+    ax.scatter(
+        parameters["start"], y, marker="|", color="grey", s=120, label="start (domain default)"
+    )
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability or share (95% interval)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def backtest_chart(table: pd.DataFrame, title: str = "Back-test") -> Figure:
+    """Held-out counts by source against the forecast with its 95% prediction interval.
+
+    One panel per count (leads, opportunities, wins).
+    """
+    counts = list(dict.fromkeys(table["count"]))
+    fig, axes = _figure((3.2 * len(counts) + 0.6, 3.8), len(counts))
+    sources = [s for s in dict.fromkeys(table["source"]) if s != "all"]
+    x = np.arange(len(sources))
+    for ax, what in zip(axes, counts, strict=True):
+        part = table[table["count"] == what].set_index("source").reindex(sources)
+        for k, source in enumerate(sources):
+            row = part.loc[[source]]
+            _errorbar(
+                ax,
+                x[k : k + 1],
+                row["forecast"],
+                row["low"],
+                row["high"],
+                marker="s",
+                color=source_color(source),
+                label="forecast" if k == 0 else None,
+            )
+        ax.scatter(x, part["actual"], marker="x", color="black", zorder=3, label="actual")
+        ax.set_xticks(x, sources, rotation=30, ha="right", fontsize=8)
+        ax.set_title(what, fontsize=10)
+        ax.set_ylabel(f"{what} in the held-out window (count)")
+        ax.set_xlim(-0.6, len(sources) - 0.4)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def calibration_headline(
+    provenance: dict[str, Any],
+    check: Any,
+    parameters: pd.DataFrame | None,
+    backtest: Any,
+) -> dict[str, Any]:
+    """The report's headline numbers: the verdicts, the fit check, parameters, back-test."""
+
+    def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+        if frame is None:
+            return []
+        return [{str(k): _clean(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+
+    rates = check.table[check.table["stage"] != "leads_per_week"]
+    sentences = [check.verdict[0].upper() + check.verdict[1:] + "."]
+    if backtest is not None:
+        sentences.append(backtest.verdict[0].upper() + backtest.verdict[1:] + ".")
+    summary: dict[str, Any] = {
+        "rates reproduced": int(rates["inside"].sum()),
+        "rates observed": len(rates),
+    }
+    if backtest is not None:
+        per_source = backtest.table[backtest.table["source"] != "all"]
+        summary["back-test counts inside"] = int(per_source["inside"].sum())
+        summary["back-test counts"] = len(per_source)
+    return {
+        "kind": "calibration",
+        "provenance": {k: _clean(v) for k, v in provenance.items()},
+        "conclusion": " ".join(sentences),
+        "fit_check": records(check.table),
+        "parameters": records(parameters),
+        "backtest": records(None if backtest is None else backtest.table),
+        "summary": {**summary, **{k: _clean(v) for k, v in provenance.items()}},
+    }
