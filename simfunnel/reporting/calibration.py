@@ -173,6 +173,7 @@ def calibration_headline(
         summary["back-test counts"] = len(per_source)
     return {
         "kind": "calibration",
+        "verdict": sentences[0],
         "provenance": {k: _clean(v) for k, v in provenance.items()},
         "conclusion": " ".join(sentences),
         "fit_check": records(check.table),
@@ -180,3 +181,28 @@ def calibration_headline(
         "backtest": records(None if backtest is None else backtest.table),
         "summary": {**summary, **{k: _clean(v) for k, v in provenance.items()}},
     }
+
+
+def parameter_takeaway(parameters: pd.DataFrame) -> str:
+    """One sentence on the fitted parameters: the best and worst ready shares, the contact."""
+    parts = []
+    ready = parameters[parameters["parameter"] == "quality.ready"].sort_values("estimate")
+    if len(ready) >= 2:
+        best, worst = ready.iloc[-1], ready.iloc[0]
+        parts.append(
+            f"the most sales-ready leads come from {best['source']} ({best['estimate']:.0%}, "
+            f"95% {best['low']:.0%} to {best['high']:.0%}), the fewest from "
+            f"{worst['source']} ({worst['estimate']:.0%})"
+        )
+    elif len(ready) == 1:
+        only = ready.iloc[0]
+        parts.append(f"the share of sales-ready leads is {only['estimate']:.0%}")
+    contact = parameters[parameters["parameter"] == "contact_probability"]
+    if len(contact):
+        c = contact.iloc[0]
+        parts.append(
+            f"a first call answered at once reaches {c['estimate']:.0%} of leads "
+            f"(95% {c['low']:.0%} to {c['high']:.0%})"
+        )
+    text = "; ".join(parts) or "nothing was fitted"
+    return text[0].upper() + text[1:] + "."
