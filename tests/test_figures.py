@@ -342,3 +342,46 @@ def test_what_if_panel_reruns_when_the_button_is_pressed():
     panel.sliders["team"].value = 2  # a much smaller team
     panel.run()
     assert out.value != before and "Customers won" in out.value
+
+
+def test_sweep_verdict_says_whether_the_best_point_pays_back():
+    import simfunnel
+
+    means = sweep_means()
+    means["ltv_to_cac"] = [1.0, 4.0, 2.0, 0.5]
+    means["ltv_to_cac_sem"] = [0.1, 0.2, 0.1, 0.1]
+    means["cac_payback_months"] = [30.0, 9.0, 20.0, 50.0]
+    best = simfunnel.best_points(means, "cac", constraints={"burnout_index": {"max": 0.5}})
+    text = headline.sweep_sentence(means, best, ["team.reps"], "cac", True, "no constraint")
+    low, high = 4.0 - 2.776445 * 0.2, 4.0 + 2.776445 * 0.2
+    assert text.endswith(
+        f"That point pays back well: LTV/CAC 4.0 (95% CI {low:.1f} to {high:.1f}), CAC back in "
+        "9 months (healthy: 3x, <12)."
+    )
+
+
+def test_decision_names_what_to_choose_at_the_teams_own_size():
+    import simfunnel
+
+    across = simfunnel.compare_across(
+        ["volume_heavy", "quality_heavy"],
+        {"team.reps": [3, 8]},
+        n=3,
+        seed=1,
+        overrides={"run.horizon_days": 60, "run.warmup_days": 7},
+        backend="serial",
+        progress=False,
+    )
+    table = across.comparisons[3].table(["cac"])
+    standing = across.standing(3, "cac")
+    text = headline.decision_sentence(across, 3, 53)
+    assert text.startswith("Decision: with 3 reps, ")
+    for name in across.scenarios:
+        cac = float(table.loc[("cac", name), "mean"])
+        assert f"${cac:,.0f}" in text  # every strategy's CAC is stated
+    if standing.tied:
+        assert "statistically tied on CAC" in text
+    else:
+        best = standing.best[0]
+        assert text.startswith(f"Decision: with 3 reps, choose {best}: $")
+    assert "customers in 53 days" in text and "95% CI $" in text

@@ -61,7 +61,11 @@ def test_volume_vs_quality_headline_makes_sense(vvq):
         assert diffs["burnout_index"]["rel_low"] <= diffs["burnout_index"]["rel_high"]
     # the conclusion is written from the numbers: across team sizes first, then the
     # scenarios' own team with each strategy's CAC and whether it pays back
-    assert facts["conclusion"].startswith(facts["verdicts"]["cac"])
+    # the decision first: at the scenarios' own team, what to choose and at what cost
+    assert facts["conclusion"].startswith(facts["verdict"])
+    assert facts["verdict"].startswith(f"Decision: with {facts['own_level']} reps, ")
+    assert "136 days" in facts["verdict"] and "95% CI $" in facts["verdict"]
+    assert facts["verdicts"]["cac"] in facts["conclusion"]
     assert facts["verdicts"]["ltv_to_cac"] in facts["conclusion"]
     cac = facts["scenarios"]["quality_heavy"]["cac"]["mean"]
     assert f"quality_heavy ${cac:,.0f} a customer" in facts["conclusion"]

@@ -192,11 +192,63 @@ def payback_sentence(name: str, table: pd.DataFrame) -> str:
     )
 
 
-def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
-    """The headline of the team-size view: where the answer changes, then the own team.
+def decision_sentence(
+    across: AcrossComparison, level: Any, window_days: float | None = None
+) -> str:
+    """The decision at one level (the team the business has), led by what to choose.
+
+    Which strategy gives the lowest CAC, with its interval and customers, against
+    each other strategy; or, when the lowest are statistically tied on CAC (paired, on
+    the log scale: :meth:`AcrossComparison.standing`), that the choice among them
+    rests on the other KPIs.
+    """
+    table = across.comparisons[level].table(["cac", "customers"])
+    words = across._level_words(level)
+    span = f" in {window_days:,.0f} days" if window_days else ""
+
+    def cost(name: str) -> str:
+        row = table.loc[("cac", name)]
+        return _money(float(row["mean"]))
+
+    def band(name: str) -> str:
+        row = table.loc[("cac", name)]
+        low, high = float(row["ci_low"]), float(row["ci_high"])
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return ""
+        return f"95% CI {_money(low)} to {_money(high)}; "
+
+    def won(name: str) -> str:
+        return f"{float(table.loc[('customers', name), 'mean']):,.0f}"
+
+    standing = across.standing(level, "cac")
+    others = [s for s in across.scenarios if s not in standing.best]
+    against = "; ".join(f"{s} wins {won(s)} at {cost(s)} each" for s in others)
+    if not standing.tied:
+        best = standing.best[0]
+        text = (
+            f"Decision: with {words}, choose {best}: {cost(best)} a customer "
+            f"({band(best)}{won(best)} customers{span})"
+        )
+        return text + (f", where {against}." if against else ".")
+    names = list(standing.best)
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    tied = "; ".join(f"{s} {cost(s)} a customer ({won(s)} customers{span}{band(s)})" for s in names)
+    text = (
+        f"Decision: with {words}, {listed} are statistically tied on CAC: {tied}; "
+        "choose between them on LTV/CAC and burnout below"
+    )
+    return text + (f". {against[:1].upper() + against[1:]}." if against else ".")
+
+
+def across_headline(
+    across: AcrossComparison, own_level: Any, window_days: float | None = None
+) -> dict[str, Any]:
+    """The headline of the team-size view: the decision, where the answer changes, details.
 
     ``own_level`` is the level the scenarios themselves set (their own team size); the
-    paragraph on it explains the largest CAC gap by capacity when capacity is the cause.
+    decision is made there, and the paragraph on it explains the largest CAC gap by
+    capacity when capacity is the cause. ``window_days`` (the days whose leads are
+    counted) lets the decision say over what time the customers come.
     """
     kpis = [
         "cac",
@@ -249,6 +301,7 @@ def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
                 )
         sentences.extend(payback_sentence(name, own) for name in across.scenarios)
     base = comparison_headline(across.comparisons[own_level]) if own is not None else {}
+    decision = decision_sentence(across, own_level, window_days) if own is not None else ""
     summary: dict[str, Any] = dict(base.get("summary", {}))
     for level in across.levels:
         for name in across.scenarios:
@@ -269,7 +322,8 @@ def across_headline(across: AcrossComparison, own_level: Any) -> dict[str, Any]:
         "confidence": across.confidence,
         "verdicts": {"cac": sentences[0], "ltv_to_cac": sentences[1]},
         "by_level": per_level,
-        "conclusion": " ".join(sentences),
+        "verdict": decision,
+        "conclusion": " ".join([decision, *sentences]) if decision else " ".join(sentences),
         "summary": summary,
     }
 
@@ -437,10 +491,17 @@ def sweep_sentence(
         else f" ({int(row['n_ok'])} replication{'s' if int(row['n_ok']) != 1 else ''}, no interval)"
     )
     value = format_number(row[objective], kind, statistic=True)
-    return (
+    text = (
         f"Best under {rule}: {_point_words(row, parameters)} gives the {word} "
         f"{label}, {value}{band}; {len(best)} of {len(means)} points meet the constraints."
     )
+    if "ltv_to_cac" in row.index and math.isfinite(float(row["ltv_to_cac"])):
+        low, high = point_interval(row, "ltv_to_cac")
+        months = float(row.get("cac_payback_months", math.nan))
+        text += " " + payback_words(
+            "That point", float(row["ltv_to_cac"]), low, high, months
+        ).replace("its customers", "the customers")
+    return text
 
 
 def sweep_bound_warnings(spec: SweepSpec, best: pd.DataFrame) -> list[str]:
