@@ -175,3 +175,20 @@ def test_a_bad_mapping_is_one_clear_line(data: dict[str, object], words: str) ->
         mapping_from_dict(data)
     assert words in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_amounts_in_the_usual_spellings() -> None:
+    cells = ["12000", "$12,000.50", "USD 1200", "1.234,56", "12,5", "EUR 3.000"]
+    raw = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(len(cells))],
+            "src": "web",
+            "created": "2026-01-05",
+            "value": cells,
+        }
+    )
+    mapping = mapping_from_dict(
+        {"lead_id": "id", "source": "src", "created_at": "created", "amount": "value"}
+    )
+    frame, _ = lead_frame(raw, mapping=mapping)
+    assert frame["amount"].tolist() == [12000.0, 12000.5, 1200.0, 1234.56, 12.5, 3000.0]

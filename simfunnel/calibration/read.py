@@ -265,10 +265,18 @@ def _parse_dates(raw: pd.Series, mapping: Mapping) -> tuple[pd.Series, bool]:
     return parsed.dt.tz_localize(None).astype("datetime64[ns]"), guessed
 
 
+#: A number written the continental way: 1.234,56 or 12,5 (a decimal comma).
+_DECIMAL_COMMA = r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d{1,2}$"
+
+
 def _numbers(raw: pd.Series) -> pd.Series:
+    """Numbers from cells such as ``12000``, ``$12,000.50``, ``USD 1200`` or ``1.234,56``."""
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         return raw.astype(float)
-    text = _text(raw).str.replace(r"[\s$€£,]", "", regex=True)
+    text = _text(raw).str.replace(r"^[A-Z]{3}\s+|[\s$€£\u00a0]", "", regex=True)
+    comma = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    continental = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    text = text.where(~comma, continental).str.replace(",", "", regex=False)
     return pd.to_numeric(text, errors="coerce").astype(float)
 
 
