@@ -250,7 +250,8 @@ class FunnelModel(FunnelBase):
             the rep's selling hours or the shift is left for the next shift.
             """
             a = attempts[i]
-            fresh = cycle_att[i] == 0
+            in_cycle = cycle_att[i]
+            fresh = in_cycle == 0
             delay = 0.0
             if fresh:
                 # The clock reaches a pre-drawn arrival time by adding a float delay,
@@ -298,7 +299,7 @@ class FunnelModel(FunnelBase):
                     first[i] = delay
                     first_rep[i] = rep
             attempts[i] = a + 1
-            cycle_att[i] += 1
+            cycle_att[i] = in_cycle + 1
             status[i] = SERVICE
             if code == NO_CONTACT:
                 fruit_today[rep] += 1
