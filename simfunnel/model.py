@@ -331,7 +331,7 @@ class FunnelModel(FunnelBase):
 
         def dispatch() -> None:
             """Hand queued leads to idle reps, longest idle first, while on shift."""
-            while idle and on_shift:
+            while idle and on_shift and queue:
                 lead = next_lead()
                 if lead < 0:
                     return
