@@ -88,9 +88,16 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
     if "calibration" not in notebooks:
         raise CalibrationError("--report: the calibration report notebook is not available")
     declared = report.notebook_parameters(notebooks["calibration"])
+
+    def where(path: str | None) -> str:
+        # a file as an absolute path (the notebook runs elsewhere); a sample by its name
+        if not path:
+            return ""
+        return str(Path(path).resolve()) if Path(path).exists() else path
+
     given: dict[str, Any] = {
-        "leads": str(Path(args.leads).resolve()),
-        "deals": str(Path(args.deals).resolve()) if args.deals else "",
+        "leads": where(args.leads),
+        "deals": where(args.deals),
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else (args.preset or ""),
         "scenario": str(Path(args.out).resolve()),
         "holdout": args.holdout if args.holdout is not None else 0.25,
