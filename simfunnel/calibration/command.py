@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         "fields from the data)"
     )
     if backtest is not None:
-        print(f"back-test: {backtest.summary}")
+        print(f"back-test: {backtest.verdict}")
     if args.report is not None:
         _report(args, cal)
     return 0
