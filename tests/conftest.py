@@ -144,3 +144,30 @@ def calibration_report():
         *("-p", "check_replications", "3", "-p", "backtest_replications", "4"),
         *("-p", "backend", "serial", "--quiet"),
     )
+
+
+@pytest.fixture(scope="session")
+def budget_mix_report():
+    """A small budget_mix report: 4 trials, 2 candidates re-run, no team-size search."""
+    import yaml
+
+    example = {
+        "scenario": "balanced",
+        "overrides": {"run.horizon_days": 60, "run.warmup_days": 7},
+        "budget": {
+            "total_per_week_usd": 25000,
+            "sources": ["referral", "organic_search", "paid_social"],
+            "max_share": 0.8,
+        },
+        "objective": "cac",
+        "constraints": {"burnout_index": {"max": 0.5}},
+        "replications": 2,
+        "trials": 4,
+        "batch_size": 2,
+        "seed": 1,
+        "selection": {"top": 2, "replications": 3},
+    }
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    params = REPORTS / "budget_mix.yaml"
+    params.write_text(yaml.safe_dump({"example": example, "team_sizes": [], "backend": "serial"}))
+    return _make_report("budget_mix", "budget_mix", "-f", str(params), "--quiet")

@@ -45,13 +45,16 @@ if sync_playwright is None or not CHROMIUM.is_file():
 
 
 @pytest.fixture(scope="module")
-def pages(scenario_report, sweep_report, batch_report, calibration_report) -> dict[str, Path]:
+def pages(
+    scenario_report, sweep_report, batch_report, calibration_report, budget_mix_report
+) -> dict[str, Path]:
     """One report of each kind, and a batch index: name -> HTML page.
 
     The reports are the session's, shared with tests/test_reports.py (conftest.py):
     each kind is rendered once.
     """
-    for _, result in (scenario_report, sweep_report, batch_report, calibration_report):
+    reports = (scenario_report, sweep_report, batch_report, calibration_report, budget_mix_report)
+    for _, result in reports:
         assert result.returncode == 0, result.stderr
     batch = batch_report[0]
     first = sorted(batch.glob("01_*/01_*.html"))
@@ -62,6 +65,7 @@ def pages(scenario_report, sweep_report, batch_report, calibration_report) -> di
         "parameter_sweep": sweep_report[0] / "parameter_sweep.html",
         "batch_index": batch / "index.html",
         "calibration": calibration_report[0] / "calibration.html",
+        "budget_mix": budget_mix_report[0] / "budget_mix.html",
     }
 
 
@@ -88,7 +92,14 @@ def verdict(page_path: Path) -> str | None:
     return first[:60]
 
 
-KINDS = ["scenario", "volume_vs_quality", "parameter_sweep", "batch_index", "calibration"]
+KINDS = [
+    "scenario",
+    "volume_vs_quality",
+    "parameter_sweep",
+    "batch_index",
+    "calibration",
+    "budget_mix",
+]
 
 # Known gaps, each strict so that its marker must go the day it is fixed (none now:
 # the scenario report's funnel table fits, and every report opens with its verdict).
