@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -379,9 +380,17 @@ def test_decision_names_what_to_choose_at_the_teams_own_size():
     for name in across.scenarios:
         cac = float(table.loc[("cac", name), "mean"])
         assert f"${cac:,.0f}" in text  # every strategy's CAC is stated
+        if name in standing.best:  # with its interval, then its customers
+            assert f"{name} ${cac:,.0f} a customer (95% CI $" in text or (
+                f"choose {name}: ${cac:,.0f} a customer (95% CI $" in text
+            )
     if standing.tied:
         assert "statistically tied on CAC" in text
     else:
         best = standing.best[0]
         assert text.startswith(f"Decision: with 3 reps, choose {best}: $")
-    assert "customers in 53 days" in text and "95% CI $" in text
+    assert re.search(r"\(95% CI \$[\d,]+ to \$[\d,]+; [\d,]+ customers in 53 days\)", text)
+    # at both team sizes, whichever way the decision reads (one best, or a tie)
+    for level in (3, 8):
+        sentence = headline.decision_sentence(across, level, 53)
+        assert "days95%" not in sentence and "; )" not in sentence

@@ -232,7 +232,7 @@ def decision_sentence(
         return text + (f", where {against}." if against else ".")
     names = list(standing.best)
     listed = ", ".join(names[:-1]) + " and " + names[-1]
-    tied = "; ".join(f"{s} {cost(s)} a customer ({won(s)} customers{span}{band(s)})" for s in names)
+    tied = "; ".join(f"{s} {cost(s)} a customer ({band(s)}{won(s)} customers{span})" for s in names)
     text = (
         f"Decision: with {words}, {listed} are statistically tied on CAC: {tied}; "
         "choose between them on LTV/CAC and burnout below"
