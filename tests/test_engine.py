@@ -105,3 +105,32 @@ def test_the_burnout_case_quits_and_hires() -> None:
     records = FunnelModel(load_scenario(name, {**SHORT, **overrides}), seed).run()
     assert records.rep_days["quit"].any()
     assert len(records.hire_hours) > 0
+
+
+def queue_lengths(model_class: type, scenario: object) -> list[int]:
+    """Length of SimPy's event queue at each end of day of a run."""
+
+    class Sampled(model_class):  # type: ignore[misc, valid-type]
+        lengths: list[int]
+
+        def _end_of_day(self, day: int) -> None:
+            self.lengths.append(len(self.env._queue))
+            super()._end_of_day(day)
+
+    Sampled.lengths = []
+    Sampled(scenario).run()
+    return Sampled.lengths
+
+
+def test_simpys_queue_holds_the_reps_and_line_heads_not_every_lead_in_flight() -> None:
+    """Retries and nurture returns wait in lines of their own: SimPy's heap stays small.
+
+    (On the reference path every pending retry and nurture return sits on SimPy's
+    heap, which grew with volume and made the cost per lead grow with it.)
+    """
+    scenario = load_scenario("volume_heavy", {**SHORT, "team.reps": 4})
+    engine = queue_lengths(FunnelModel, scenario)
+    reference = queue_lengths(ReferenceFunnelModel, scenario)
+    fixed = scenario.team.reps + len(scenario.sources) + 8  # horizon, days, shifts, lines
+    assert max(engine) <= fixed
+    assert max(reference) > 5 * fixed
