@@ -89,9 +89,7 @@ class ReferenceFunnelModel(FunnelBase):
             i = pop()
             if ca[i] == 0 and waited_by - cbh[i] > pat[i]:
                 status[i] = STALE
-                self._unresolved -= 1
-                if self._draining and not self._unresolved:
-                    self._finish()
+                self._resolve()
                 continue
             return int(i)
         return -1
@@ -212,14 +210,10 @@ class ReferenceFunnelModel(FunnelBase):
                 self._to_nurture(i, now)
             else:
                 self._status[i] = LOST
-                self._unresolved -= 1
-                if self._draining and not self._unresolved:
-                    self._finish()
+                self._resolve()
         elif code == DISQUALIFIED:
             self._status[i] = LOST
-            self._unresolved -= 1
-            if self._draining and not self._unresolved:
-                self._finish()
+            self._resolve()
         elif code == NOT_READY:
             if self._nurture_on:
                 self._to_nurture(i, now)
