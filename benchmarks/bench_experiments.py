@@ -139,7 +139,8 @@ def main() -> None:
                 f"(the store costs {1000 * (t_serial - t_bare) / runs:+.1f} ms a run)"
             )
             print(
-                f"  pool start-up {t_start:.1f} s (outside the rounds); identical results: {same}"
+                f"  warm-up sweep on the pool, starting its workers: {t_start:.1f} s (outside "
+                f"the rounds); identical results serial and parallel: {same}"
             )
 
             # the optimisation workload on the same pool
