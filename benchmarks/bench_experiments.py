@@ -15,7 +15,7 @@ be planned from them.
 
 ``--dask`` adds the old Dask LocalCluster comparison.
 
-Usage: ``python benchmarks/bench_experiments.py [--points 40] [--replications 5]``
+Usage: ``python benchmarks/bench_experiments.py [--points 24] [--replications 5]``
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ def optimise_spec(trials: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=40)
+    parser.add_argument("--points", type=int, default=24)
     parser.add_argument("--replications", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--dask", action="store_true")
     args = parser.parse_args()
     print(f"machine: {label()}")
