@@ -419,6 +419,8 @@ def short(value: Any) -> str:
 
 def sensitivity_chart(table: pd.DataFrame, title: str = "Sensitivity") -> Figure:
     """Bars of each parameter's index for each KPI (Sobol, Morris or Spearman)."""
+    from simfunnel.formatting import parameter_label
+
     if "ST" in table.columns:
         value, err, label = "ST", "ST_conf", "total-order Sobol index ST (share of variance)"
     elif "mu_star" in table.columns:
@@ -430,16 +432,16 @@ def sensitivity_chart(table: pd.DataFrame, title: str = "Sensitivity") -> Figure
     for ax, kpi in zip(axes[0], kpis, strict=True):
         rows = table[table["kpi"] == kpi]
         ax.barh(
-            rows["parameter"],
+            [parameter_label(str(p)) for p in rows["parameter"]],
             rows[value],
             xerr=None if err is None else rows[err],
             color="#4c72b0",
             capsize=3,
         )
-        ax.set_title(_human(kpi))
+        ax.set_title(_human(kpi), fontsize=10)
         ax.set_xlabel(label, fontsize=8)
         ax.axvline(0, color="black", linewidth=0.6)
-    axes[0][0].set_ylabel("parameter")
+    axes[0][0].set_ylabel("setting")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

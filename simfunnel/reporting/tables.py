@@ -141,7 +141,7 @@ def sweep_table(
             out[kpi_label(kpi)] = [
                 format_number(v, kpi_kind(kpi), statistic=True) for v in means[kpi]
             ]
-    return out
+    return _headed(out, "point")
 
 
 def sensitivity_table(table: pd.DataFrame) -> pd.DataFrame:
