@@ -283,3 +283,10 @@ def test_calibrate_reads_a_crm_export_without_a_mapping(cli, tmp_path):
     mine = load_scenario(scenario)
     assert sorted(mine.source_names) == sorted(SOURCES)
     assert str(mine.run.start_date) == "2025-01-06"
+
+
+def test_fit_check_is_the_same_on_any_backend(observed):
+    serial = fit_check(TRUTH, observed, replications=3, backend="serial")
+    pooled = fit_check(TRUTH, observed, replications=3, backend="processes", workers=2)
+    pd.testing.assert_frame_equal(serial.table, pooled.table)
+    assert serial.verdict == pooled.verdict

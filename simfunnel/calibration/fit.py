@@ -224,12 +224,13 @@ class _Simulator:
         """One row per replication, source and stage (and a ``leads`` row each)."""
         raw = scenario.model_dump(mode="json")
         tasks = [_Task(raw, seed, self.sources) for seed in self.seeds]
-        parts: list[pd.DataFrame] = []
+        parts: dict[int, pd.DataFrame] = {}
         for task, outcome in self.pool.map(_simulated_rates, tasks):
             if not isinstance(outcome, Done):
                 raise SimfunnelError(f"a calibration run failed: {outcome.error}")
-            parts.append(outcome.value.assign(seed=task.seed))
-        return pd.concat(parts, ignore_index=True)
+            parts[task.seed] = outcome.value.assign(seed=task.seed)
+        # in seed order, whichever worker finished first: the same sums on any backend
+        return pd.concat([parts[seed] for seed in self.seeds], ignore_index=True)
 
 
 def _pooled(runs: pd.DataFrame) -> pd.DataFrame:
@@ -425,6 +426,8 @@ def fit_by_simulation(
         )
         # the intervals' Jacobian: central differences at the solution, a step of 10%
         jac = _central_jacobian(residuals, result.x, low, high, pattern, groups)
+        bar.total = bar.n  # done: the budget is a ceiling, rarely used up
+        bar.refresh()
     cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     # what the scenario file holds (see _with_values)
@@ -757,16 +760,17 @@ def backtest(
     )
     raw = forecast.model_dump(mode="json")
     tasks = [_ForecastTask(raw, s, cutoff, end) for s in _seeds(forecast, replications, seed)]
-    runs: list[dict[tuple[str, str], int]] = []
+    done: dict[int, dict[tuple[str, str], int]] = {}
     with (
         _pool(backend, workers) as pool,
         tqdm(total=len(tasks), disable=not progress, desc="back-test", unit="run") as bar,
     ):
-        for _, outcome in pool.map(_forecast_counts, tasks):
+        for task, outcome in pool.map(_forecast_counts, tasks):
             if not isinstance(outcome, Done):
                 raise SimfunnelError(f"a back-test run failed: {outcome.error}")
-            runs.append(outcome.value)
+            done[task.seed] = outcome.value
             bar.update(1)
+    runs = [done[task.seed] for task in tasks]  # in seed order, on any backend
     actual = _window_counts(frame, cutoff, end)
     sources = sorted(set(frame["source"].astype(str)))
     whats = [w for w, c in BACKTEST_COUNTS.items() if c in frame.columns]
