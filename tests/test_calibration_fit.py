@@ -166,7 +166,7 @@ def back(export):
         0.25,
         replications=10,
         workers=2,
-        fit_options={"replications": 2, "max_evaluations": 20},
+        fit_options={"replications": 2, "max_evaluations": 16},
     )
 
 
@@ -276,11 +276,9 @@ def test_calibrate_reads_a_crm_export_without_a_mapping(cli, tmp_path):
     done = cli("calibrate", str(export), "--out", str(scenario), "--no-simulate")
     assert done.returncode == 0, done.stderr
     assert f"scenario: {scenario} (3 sources" in done.stdout
-    checked = cli("validate", str(scenario))
-    assert checked.returncode == 0, checked.stderr
     text = scenario.read_text()
     assert "leads_per_week: " in text and "# estimate " in text
-    mine = load_scenario(scenario)
+    mine = load_scenario(scenario)  # what simfunnel validate checks
     assert sorted(mine.source_names) == sorted(SOURCES)
     assert str(mine.run.start_date) == "2025-01-06"
 
