@@ -13,6 +13,20 @@ if os.environ.get("CI"):
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The suite runs on every core (pytest-xdist, --dist loadgroup). A test file is one
+# group, run by one worker, so that its module fixtures are built once and a
+# notebook's cells run in order in one kernel; the report tests and the browser
+# check share one group because they share the session's rendered reports.
+SHARED_GROUPS = {"test_reports.py": "reports", "test_browser.py": "reports"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(name, name)))
+
 
 def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None

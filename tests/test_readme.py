@@ -25,17 +25,30 @@ def test_python_examples_run(code):
     exec(compile(code, "README.md", "exec"), {})
 
 
-def test_console_examples_run(cli, tmp_path):
+COMMAND_BLOCKS = [
+    [line[2:] for line in body.splitlines() if line.startswith("$ simfunnel ")]
+    for body in blocks("console")
+]
+
+
+def test_the_readme_shows_commands():
+    assert sum(map(len, COMMAND_BLOCKS)) >= 4
+
+
+# One test per block, each its own group so that blocks run side by side; a block's
+# commands run in order (a sweep, then its resume, then its analysis).
+@pytest.mark.parametrize(
+    "commands",
+    [
+        pytest.param(cmds, id=f"block{i}", marks=pytest.mark.xdist_group(f"readme{i}"))
+        for i, cmds in enumerate(COMMAND_BLOCKS)
+        if cmds
+    ],
+)
+def test_console_examples_run(cli, tmp_path, commands):
     for body in blocks("yaml"):
         name = body.splitlines()[0].lstrip("# ").strip()
         (tmp_path / name).write_text(body)
-    commands = [
-        line[2:]
-        for body in blocks("console")
-        for line in body.splitlines()
-        if line.startswith("$ simfunnel ")
-    ]
-    assert len(commands) >= 4
     for command in commands:
         args = shlex.split(command)[1:]
         out = cli(*args, cwd=tmp_path)
