@@ -1,6 +1,10 @@
+import functools
+import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,19 +17,10 @@ if os.environ.get("CI"):
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The suite runs on every core (pytest-xdist, --dist loadgroup). A test file is one
-# group, run by one worker, so that its module fixtures are built once and a
-# notebook's cells run in order in one kernel; the report tests and the browser
-# check share one group because they share the session's rendered reports.
-SHARED_GROUPS = {"test_reports.py": "reports", "test_browser.py": "reports"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            name = item.path.name
-            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(name, name)))
+# The suite runs on every core (pytest-xdist, --dist loadfile): a file's tests run in
+# one worker, so that its module fixtures are built once and a notebook's cells run in
+# order in one kernel.
+_SESSION = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 
 
 def run_cli(
@@ -55,6 +50,48 @@ REPORTS = ROOT / "reports" / "browser-check"
 SMALL_RUN = '{"run.horizon_days": 150, "run.warmup_days": 14}'
 
 
+def rendered_once(
+    make: Callable[[], tuple[Path, subprocess.CompletedProcess]],
+) -> Callable[[], tuple[Path, subprocess.CompletedProcess]]:
+    """A report fixture rendered once a test run, whichever worker needs it first.
+
+    The report tests and the browser check run in different workers and share the
+    reports: the first worker renders a report under a file lock and records the
+    outcome; the others wait on the lock and reuse it.
+    """
+    import fcntl
+
+    @functools.wraps(make)
+    def once() -> tuple[Path, subprocess.CompletedProcess]:
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        record = REPORTS / f".{make.__name__}.json"
+        with open(REPORTS / f".{make.__name__}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if record.exists():
+                saved = json.loads(record.read_text())
+                if saved["session"] == _SESSION:
+                    done = subprocess.CompletedProcess(
+                        saved["args"], saved["returncode"], saved["stdout"], saved["stderr"]
+                    )
+                    return Path(saved["out"]), done
+            out, done = make()
+            record.write_text(
+                json.dumps(
+                    {
+                        "session": _SESSION,
+                        "out": str(out),
+                        "args": [str(a) for a in done.args],
+                        "returncode": done.returncode,
+                        "stdout": done.stdout,
+                        "stderr": done.stderr,
+                    }
+                )
+            )
+            return out, done
+
+    return once
+
+
 def _make_report(folder: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
     import shutil
 
@@ -64,6 +101,7 @@ def _make_report(folder: str, *args: str) -> tuple[Path, subprocess.CompletedPro
 
 
 @pytest.fixture(scope="session")
+@rendered_once
 def scenario_report():
     """The scenario report of balanced: 3 replications of 150 days."""
     return _make_report(
@@ -86,6 +124,7 @@ def scenario_report():
 
 
 @pytest.fixture(scope="session")
+@rendered_once
 def sweep_report():
     """A 2 x 2 sweep (team size, routing policy) of quality_heavy, stored in ``store/``."""
     import yaml
@@ -116,6 +155,7 @@ def sweep_report():
 
 
 @pytest.fixture(scope="session")
+@rendered_once
 def batch_report():
     """A batch of two volume_vs_quality reports and its index (progress bars shown)."""
     import yaml
@@ -149,6 +189,7 @@ def batch_report():
 
 
 @pytest.fixture(scope="session")
+@rendered_once
 def calibration_report():
     """The calibration report of the shipped example CRM export: a small fit and back-test."""
     return _make_report(
@@ -161,6 +202,7 @@ def calibration_report():
 
 
 @pytest.fixture(scope="session")
+@rendered_once
 def budget_mix_report():
     """A small budget_mix report: 4 trials, 2 candidates re-run, no team-size search."""
     import yaml

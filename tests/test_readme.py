@@ -35,15 +35,10 @@ def test_the_readme_shows_commands():
     assert sum(map(len, COMMAND_BLOCKS)) >= 4
 
 
-# One test per block, each its own group so that blocks run side by side; a block's
-# commands run in order (a sweep, then its resume, then its analysis).
+# One test per block; a block's commands run in order (a sweep, its resume, its analysis).
 @pytest.mark.parametrize(
     "commands",
-    [
-        pytest.param(cmds, id=f"block{i}", marks=pytest.mark.xdist_group(f"readme{i}"))
-        for i, cmds in enumerate(COMMAND_BLOCKS)
-        if cmds
-    ],
+    [pytest.param(cmds, id=f"block{i}") for i, cmds in enumerate(COMMAND_BLOCKS) if cmds],
 )
 def test_console_examples_run(cli, tmp_path, commands):
     for body in blocks("yaml"):
