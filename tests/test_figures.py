@@ -313,6 +313,18 @@ def test_sweep_verdict_and_a_warning_when_the_best_point_is_on_a_bound():
     assert headline.sweep_bound_warnings(sweep_spec([8, 24]), best) == []
     (warning,) = headline.sweep_bound_warnings(sweep_spec([16, 24]), best)
     assert warning.startswith("The best point sits at the lowest value swept of team: reps (16)")
+    # most of the Pareto front at the top of the team's range: said too
+    front = means.iloc[[1, 2, 2]].assign(
+        **{
+            "team.reps": [24, 24, 16],
+            "sources.paid_social.budget_per_week_usd": [12000, 8000, 20000],
+        }
+    )
+    edges = headline.sweep_bound_warnings(sweep_spec([8, 24]), best, front)
+    assert edges == [
+        "2 of the 3 Pareto points sit at the highest value swept of team: reps (24): better "
+        "trade-offs may lie beyond it."
+    ]
     nothing = means[means["burnout_index"] > 1]
     assert headline.sweep_sentence(means, nothing, [], "cac", True, rule).startswith(
         "No point of the 4 swept meets burnout index"

@@ -504,30 +504,43 @@ def sweep_sentence(
     return text
 
 
-def sweep_bound_warnings(spec: SweepSpec, best: pd.DataFrame) -> list[str]:
-    """Where the best point sits at an end of a swept numeric range, say so.
+def sweep_bound_warnings(
+    spec: SweepSpec, best: pd.DataFrame, front: pd.DataFrame | None = None
+) -> list[str]:
+    """Where the best point, or most of the Pareto front, sits at an end of a swept range.
 
-    The optimum may then lie outside what was swept, and the range should be widened.
+    The optimum (or the best trade-offs) may then lie outside what was swept, and the
+    range should be widened. Only numeric ranges or levels are checked.
     """
     from simfunnel.formatting import format_number, parameter_kind, parameter_label
 
-    if best.empty:
-        return []
-    row = best.iloc[0]
     warnings = []
+    row = best.iloc[0] if not best.empty else None
     for p in spec.parameters:
         if not p.is_numeric:
             continue
         values = [float(v) for v in (p.range if p.range is not None else p.levels or ())]
         low, high = min(values), max(values)
-        value = float(row[p.path])
-        end = "lowest" if value <= low else "highest" if value >= high else ""
-        if end:
-            shown = format_number(value, parameter_kind(p.path))
-            warnings.append(
-                f"The best point sits at the {end} value swept of {parameter_label(p.path)} "
-                f"({shown}): the optimum may lie beyond the range; widen it to be sure."
-            )
+        label = parameter_label(p.path)
+        if row is not None:
+            value = float(row[p.path])
+            end = "lowest" if value <= low else "highest" if value >= high else ""
+            if end:
+                shown = format_number(value, parameter_kind(p.path))
+                warnings.append(
+                    f"The best point sits at the {end} value swept of {label} "
+                    f"({shown}): the optimum may lie beyond the range; widen it to be sure."
+                )
+        if front is not None and len(front) >= 2:
+            at = front[p.path].astype(float)
+            for end, edge in (("lowest", low), ("highest", high)):
+                count = int((at == edge).sum())
+                if count > len(front) / 2:
+                    shown = format_number(edge, parameter_kind(p.path))
+                    warnings.append(
+                        f"{count} of the {len(front)} Pareto points sit at the {end} value "
+                        f"swept of {label} ({shown}): better trade-offs may lie beyond it."
+                    )
     return warnings
 
 
