@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from machine import label
+
 COMMANDS = (["--help"], ["list"], ["--version"])
 RUNS = 7
 TARGET_SECONDS = 0.5
@@ -38,6 +40,7 @@ def heavy_imports(args: list[str]) -> list[str]:
 
 
 def main() -> None:
+    print(f"machine: {label()}")
     baseline = statistics.median(timed_python() for _ in range(RUNS))
     print(f"bare Python start-up: {baseline:.3f} s (median of {RUNS})")
     print(f"{'command':<22} {'median':>8} {'worst':>8}  target  heavy imports")
