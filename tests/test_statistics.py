@@ -1,6 +1,7 @@
 """The intervals of a comparison, and the significance read from them."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,11 @@ def test_no_spread_gives_a_zero_width_interval():
     assert paired_interval(np.array([5.0, 6.0]), np.array([4.0, 5.0])) == (1.0, 1.0, 1.0)
     low, high = ratio_interval(np.full(12, 2.0), np.full(12, 1.0))
     assert low == pytest.approx(1.0) and high == pytest.approx(1.0)
+    # a spread of rounding only (0.1 + 0.2 is not 0.3) is no spread, and no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, low, high = t_interval(np.array([0.1 + 0.2, 0.3, 0.3]))
+    assert low == mean == high
 
 
 def test_t_interval_is_students():

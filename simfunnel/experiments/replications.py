@@ -50,7 +50,8 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     mean = float(x.mean())
     if len(x) < 2:
         return mean, math.nan, math.nan
-    if np.all(x == x[0]):  # no spread: scipy would warn of precision loss and agree
+    if np.ptp(x) <= 1e-12 * max(1.0, abs(mean)):
+        # no spread beyond rounding: scipy would warn of precision loss and agree
         return mean, mean, mean
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
     return mean, float(ci.low), float(ci.high)
