@@ -12,6 +12,7 @@ annotated types, read by papermill's inspection) before anything runs.
 
 from __future__ import annotations
 
+import functools
 import glob
 import html
 import itertools
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +275,7 @@ def run_report(
                 log_output=False,
                 config=config,
                 extra_arguments=_QUIET_KERNEL,
+                kernel_manager_class=_quiet_kernel_manager(),
             )
         except PapermillExecutionError as exc:
             _set_aside(final, name)
@@ -335,6 +338,24 @@ def _with_default_baseline(
 #: The kernel logs a harmless "KeyboardInterrupt caught in kernel" error when it
 #: is shut down: keep its own log to critical messages (cell errors still show).
 _QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+@functools.cache
+def _quiet_kernel_manager() -> type:
+    """A kernel manager whose kernel writes nothing on the command's stderr.
+
+    A kernel stopped after a failed cell may still log a tornado traceback from its
+    control channel, whatever its log level; the user's one-line error must stay one
+    line. Cell errors and outputs travel as messages, not on the kernel's stderr.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
 
 
 def _set_aside(final: dict[str, Path], name: str) -> None:
