@@ -102,7 +102,8 @@ def test_no_spread_gives_a_zero_width_interval():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mean, low, high = t_interval(np.array([0.1 + 0.2, 0.3, 0.3]))
-    assert low == mean == high
+        diff, d_low, d_high = paired_interval(np.array([0.1 + 0.2, 0.3, 0.3]), np.full(3, 0.1))
+    assert low == mean == high and d_low == diff == d_high
 
 
 def test_t_interval_is_students():

@@ -165,7 +165,8 @@ def paired_interval(
     mean = float(d.mean())
     if len(x) < 2:
         return mean, math.nan, math.nan
-    if np.all(d == d[0]):  # no spread: scipy would warn of precision loss and agree
+    if np.ptp(d) <= _rounding(x, base):
+        # no spread beyond rounding: scipy would warn of precision loss and agree
         return mean, mean, mean
     ci = stats.ttest_rel(x, base).confidence_interval(confidence)
     return mean, float(ci.low), float(ci.high)
@@ -235,12 +236,17 @@ def ratio_interval(
     return math.nan, math.nan
 
 
+def _rounding(*samples: np.ndarray) -> float:
+    """A spread this small is rounding, not variation, at the samples' scale."""
+    return 1e-12 * max(1.0, *(float(np.abs(v).max(initial=0.0)) for v in samples))
+
+
 def _welch_half_width(x: np.ndarray, y: np.ndarray, confidence: float) -> float:
     """Half-width of the unpaired (Welch) interval: what pairing saves, for comparison."""
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if len(x) < 2 or len(y) < 2:
         return math.nan
-    if x.var() + y.var() == 0:
+    if np.ptp(x) <= _rounding(x) and np.ptp(y) <= _rounding(y):
         return 0.0
     ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence)
     return float((ci.high - ci.low) / 2)
