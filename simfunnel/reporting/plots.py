@@ -90,10 +90,14 @@ def _human(kpi: str) -> str:
 
 
 def kpi_label(kpi: str) -> str:
-    """An axis label for a KPI, with its unit from :data:`KPI_DOCS`."""
+    """An axis label for a KPI: its human name with its unit from :data:`KPI_DOCS`.
+
+    ``CAC (USD per customer)``, ``Revenue (USD)``: never the identifier.
+    """
     doc = KPI_DOCS.get(kpi, "")
     unit = doc[doc.rfind("(") + 1 : doc.rfind(")")].split(";")[0] if "(" in doc else ""
-    return f"{kpi.replace('_', ' ')} ({unit})" if unit else kpi.replace("_", " ")
+    name = _human(kpi).split(" (")[0]
+    return f"{name} ({unit})" if unit else _human(kpi)
 
 
 def funnel_chart(funnel: pd.DataFrame, title: str = "Funnel by source") -> Figure:
