@@ -406,3 +406,13 @@ def test_decision_names_what_to_choose_at_the_teams_own_size():
     for level in (3, 8):
         sentence = headline.decision_sentence(across, level, 53)
         assert "days95%" not in sentence and "; )" not in sentence
+
+
+def test_axis_labels_never_show_an_identifier():
+    from simfunnel.metrics import KPI_DOCS
+    from simfunnel.reporting.plots import kpi_label
+
+    for kpi in KPI_DOCS:
+        label = kpi_label(kpi)
+        assert "_" not in label and label[0].isupper(), (kpi, label)
+    assert kpi_label("cac") == "CAC (USD per customer)"
