@@ -351,3 +351,56 @@ def test_notebooks_have_one_plain_parameters_cell():
         declared = [s.target.id for s in tree.body]
         # papermill's own parser sees every one of them (it skips lines it cannot read)
         assert list(notebook_parameters(path)) == declared, name
+
+
+def _reading_notebook(folder):
+    """A two-cell notebook that reads the file its ``data`` parameter names."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            'data: str = ""  # a file to read', metadata={"tags": ["parameters"]}
+        ),
+        nbformat.v4.new_code_cell(
+            'import json\nfrom pathlib import Path\njson.dumps({"read": Path(data).read_text()})'
+        ),
+    ]
+    path = folder / "reads.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_calibration_report_paths_are_relative_to_the_callers_folder(tmp_path):
+    # as `simfunnel report calibration -p leads leads.csv ...` from the data's folder:
+    # the kernel runs in --out, so a relative path must reach it as an absolute one
+    _reading_notebook(tmp_path)
+    (tmp_path / "leads.csv").write_text("lead_id\nL1\n")
+    done = run_cli(
+        "report",
+        "reads.ipynb",
+        "-p",
+        "data",
+        "leads.csv",
+        "--out",
+        "rep",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    ran = nbformat.read(tmp_path / "rep" / "reads.ipynb", as_version=4)
+    assert "L1" in str(ran.cells[-1].outputs)
+
+
+def test_calibration_report_refuses_a_missing_input_before_the_kernel(tmp_path):
+    for name, value in [("leads", "nope.csv"), ("mapping", "missing.yaml")]:
+        out = tmp_path / f"rep_{name}"
+        result = run_cli("report", "calibration", "-p", name, value, "--out", str(out))
+        assert result.returncode == 2, result.stderr
+        assert (
+            result.stderr.strip() == f"simfunnel: error: parameter {name}: no such file {value!r}"
+        )
+        assert not out.exists()

@@ -7,7 +7,9 @@ parameter). A batch makes one report per parameter set and an ``index.html`` tha
 links them and tabulates their headline numbers.
 
 Parameters are checked against the notebook's ``parameters`` cell (names and
-annotated types, read by papermill's inspection) before anything runs.
+annotated types, read by papermill's inspection) before anything runs. The kernel
+runs in the report's folder, so a relative path to an existing file is passed as an
+absolute one, and an input file that is not there is refused first.
 """
 
 from __future__ import annotations
@@ -124,6 +126,40 @@ def check_parameters(path: Path, values: dict[str, Any]) -> dict[str, dict[str, 
                 f"parameter {name}: expected {kind}, got {type(value).__name__} {value!r}"
             )
     return declared
+
+
+#: Suffixes of the input files a notebook parameter may name (data, mappings, specs,
+#: scenarios): such a value that names no file is refused before the kernel starts.
+INPUT_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".xls", ".yaml", ".yml", ".json"}
+)
+
+
+def absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each relative path to an existing file or folder made absolute.
+
+    The kernel runs in the report's folder, so a path relative to the caller's
+    directory would name nothing there. Names (a preset, a bundled scenario) pass
+    unchanged. An input file that is not there is refused in one line, before
+    anything is written or run; ``headline_json`` and ``*_dir`` parameters are
+    outputs and pass unchecked.
+
+    Raises
+    ------
+    ReportError
+        A value with an input file's suffix (``.csv``, ``.yaml``...) that names no file.
+    """
+    resolved = dict(values)
+    for name, value in values.items():
+        if not isinstance(value, str) or not value or name == "headline_json":
+            continue
+        path = Path(value).expanduser()
+        if path.exists():
+            if not path.is_absolute():
+                resolved[name] = str(path.resolve())
+        elif not name.endswith("_dir") and path.suffix.lower() in INPUT_SUFFIXES:
+            raise ReportError(f"parameter {name}: no such file {value!r}")
+    return resolved
 
 
 def _output_folder(out: str | Path) -> Path:
@@ -254,6 +290,7 @@ def run_report(
     path = resolve_notebook(notebook)
     params = _with_default_baseline(parameters or {}, notebook_parameters(path))
     declared = check_parameters(path, params)
+    params = absolute_paths(params)
     name = _slug(name or path.stem)
     folder = _output_folder(out)
     final = {ext: folder / f"{name}.{ext}" for ext in ("ipynb", "html", "json", "xlsx")}
@@ -546,6 +583,7 @@ def run_batch(
     path = resolve_notebook(notebook)
     for params in sets:
         check_parameters(path, params)
+        absolute_paths(params)  # refuse a missing input file before any report runs
     folder = _output_folder(out)
     from tqdm.auto import tqdm
 
