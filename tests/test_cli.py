@@ -209,3 +209,22 @@ def test_broken_pipe_exits_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert err == ""
+
+
+def test_a_report_command_skips_the_iri_grammars_and_notebooks_still_validate():
+    # the report command marks jsonschema's optional IRI module absent (2 s of start-up);
+    # nbformat must still read and validate every shipped notebook without it
+    code = (
+        "import sys\n"
+        "from simfunnel import cli\n"
+        "cli._skip_iri_grammars()\n"
+        "import nbformat\n"
+        "from simfunnel.reporting.report import available_notebooks\n"
+        "for path in available_notebooks().values():\n"
+        "    nbformat.validate(nbformat.read(path, as_version=4))\n"
+        "print(sys.modules['rfc3987_syntax'] is None, len(available_notebooks()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    skipped, notebooks = out.stdout.split()
+    assert skipped == "True" and int(notebooks) >= 4
