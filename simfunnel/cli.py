@@ -277,6 +277,11 @@ def _add_calibrate_command(sub: Any) -> None:
         help="back-test: calibrate on the first 1-SHARE of the history, simulate the rest",
     )
     cal.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="when the export was made (default: the last lead created); ends the history",
+    )
+    cal.add_argument(
         "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
     )
     cal.add_argument(

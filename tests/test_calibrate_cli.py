@@ -129,6 +129,16 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
         ["leads.csv"],
         ["leads.csv", "('a', 'b')", "--mapping or --preset"],
     ),
+    "export date not a date": (
+        {"leads.csv": _export()},
+        ["leads.csv", "--as-of", "yesterday"],
+        ["--as-of yesterday", "not a date", "YYYY-MM-DD"],
+    ),
+    "export date before the data": (
+        {"leads.csv": _export()},
+        ["leads.csv", "--as-of", "2020-01-01"],
+        ["--as-of 2020-01-01", "before the latest date in the data"],
+    ),
     "too many bad rows even without --strict": (
         {"leads.csv": _export(bad={i: {"amount": "-1"} for i in range(0, 40, 5)})},
         ["leads.csv"],

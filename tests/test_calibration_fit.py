@@ -288,3 +288,31 @@ def test_fit_check_is_the_same_on_any_backend(observed):
     pooled = fit_check(TRUTH, observed, replications=3, backend="processes", workers=2)
     pd.testing.assert_frame_equal(serial.table, pooled.table)
     assert serial.verdict == pooled.verdict
+
+
+def test_backtest_window_ends_at_the_last_lead_or_the_export_date(export):
+    # a year's leads with their deals: deals close after the last lead; the held-out
+    # window must end with the lead history (or the stated export date), not the last deal
+    last_lead = pd.Timestamp(TRUTH.run.start_date) + pd.Timedelta(days=150)
+    leads = export[export["created_at"] < last_lead].copy()
+    leads.attrs = {}
+    assert leads["won_at"].max() > leads["created_at"].max()
+    quick = {"calibrate": lambda f: TRUTH, "replications": 2, "workers": 1}
+    back = backtest(leads, 0.25, **quick)
+    assert back.end == leads["created_at"].max()
+    leads.attrs["as_of"] = (last_lead + pd.Timedelta(days=10)).isoformat()
+    assert backtest(leads, 0.25, **quick).end == last_lead + pd.Timedelta(days=10)
+
+
+def test_calibrate_as_of_is_the_export_date(export):
+    leads = export.copy()
+    leads.attrs = {}
+    later = export[[c for c in export.columns if c.endswith("_at")]].max().max()
+    day = (later + pd.Timedelta(days=3)).date().isoformat()
+    cal = simfunnel.calibrate(leads, simulate=False, as_of=day)
+    # a plain date is the end of that day
+    assert pd.Timestamp(cal.frame.attrs["as_of"]) == pd.Timestamp(day) + pd.Timedelta(days=1)
+    with pytest.raises(SimfunnelError, match=r"as_of 2020-01-01: before the latest date"):
+        simfunnel.calibrate(leads, simulate=False, as_of="2020-01-01")
+    with pytest.raises(SimfunnelError, match=r"as_of: not a date, got 'soon'"):
+        simfunnel.calibrate(leads, simulate=False, as_of="soon")

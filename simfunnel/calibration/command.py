@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from simfunnel.calibration.mapping import load_mapping
-from simfunnel.calibration.pipeline import calibrate
+from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 
@@ -29,6 +29,13 @@ def _check_args(args: argparse.Namespace) -> None:
     check_output_file(args.out, "--out")
     if args.holdout is not None and not 0.0 < args.holdout < 1.0:
         raise CalibrationError(f"--holdout: must be between 0 and 1, got {args.holdout:g}")
+    if getattr(args, "as_of", None) is not None:
+        try:
+            export_date(args.as_of)
+        except CalibrationError as exc:
+            raise CalibrationError(
+                f"--as-of {args.as_of}: not a date (expected YYYY-MM-DD)"
+            ) from exc
     if args.report is not None:
         folder = Path(args.report)
         if folder.exists() and not folder.is_dir():
@@ -49,14 +56,21 @@ def run(args: argparse.Namespace) -> int:
     if args.mapping is not None:
         mapping = load_mapping(args.mapping)
     simulate = bool(args.simulate) and _fit_available()
-    cal = calibrate(
-        args.leads,
-        args.deals,
-        mapping,
-        strict=args.strict,
-        simulate=simulate,
-        name=Path(args.out).stem,
-    )
+    as_of = getattr(args, "as_of", None)
+    try:
+        cal = calibrate(
+            args.leads,
+            args.deals,
+            mapping,
+            strict=args.strict,
+            simulate=simulate,
+            name=Path(args.out).stem,
+            as_of=as_of,
+        )
+    except CalibrationError as exc:
+        if str(exc).startswith("as_of "):  # name the option as the user typed it
+            raise CalibrationError("--as-of " + str(exc).removeprefix("as_of ")) from None
+        raise
     for line in cal.summary_lines():
         print(f"calibrate: {line}", file=sys.stderr)
     if args.simulate and not simulate:
@@ -101,6 +115,7 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else (args.preset or ""),
         "scenario": str(Path(args.out).resolve()),
         "holdout": args.holdout if args.holdout is not None else 0.25,
+        "as_of": getattr(args, "as_of", None) or "",
     }
     values = {k: v for k, v in given.items() if k in declared}
     done = report.run_report("calibration", values, args.report, progress=False)

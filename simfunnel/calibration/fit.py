@@ -629,11 +629,16 @@ def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _end_of_data(frame: pd.DataFrame) -> pd.Timestamp:
+    """The export date if known, else the last lead created.
+
+    Not the latest date of any kind: an export of one year's leads with their deals
+    has deals closing after the last lead, and a window running past it would count
+    leads the export could not hold as missing.
+    """
     given = frame.attrs.get("as_of")
     if given is not None:
         return pd.Timestamp(given)
-    dated = [c for c in frame.columns if c.endswith("_at")]
-    return pd.Timestamp(max(_dates(frame, c).max() for c in dated))
+    return pd.Timestamp(_dates(frame, "created_at").max())
 
 
 def history_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:

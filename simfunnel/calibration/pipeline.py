@@ -190,6 +190,38 @@ def _table(value: pd.DataFrame | str | Path | Table, what: str) -> pd.DataFrame 
     return value
 
 
+def export_date(value: str | pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.Timestamp:
+    """``value`` as the export's date and time; a plain date is the end of that day.
+
+    Raises
+    ------
+    CalibrationError
+        Not a date, or before the latest date in ``frame`` (an export cannot hold a
+        date after it was made).
+    """
+    try:
+        when = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        when = pd.NaT
+    if pd.isna(when):
+        raise CalibrationError(f"as_of: not a date, got {str(value)!r} (expected YYYY-MM-DD)")
+    if when.tzinfo is not None:
+        when = when.tz_convert(None)
+    if when == when.normalize():
+        when += pd.Timedelta(days=1)
+    if frame is not None:
+        from simfunnel.calibration.estimate import as_of as latest
+
+        plain = frame.copy(deep=False)
+        plain.attrs = {}
+        last = latest(plain)
+        if when < last:
+            raise CalibrationError(
+                f"as_of {value}: before the latest date in the data ({last:%Y-%m-%d %H:%M})"
+            )
+    return pd.Timestamp(when)
+
+
 def calibrate(
     leads: pd.DataFrame | str | Path,
     deals: pd.DataFrame | str | Path | None = None,
@@ -200,6 +232,7 @@ def calibrate(
     max_bad_share: float = MAX_BAD_SHARE,
     simulate: bool = True,
     name: str = "calibrated",
+    as_of: str | pd.Timestamp | None = None,
     **fit_options: Any,
 ) -> Calibration:
     """Calibrate a scenario from a lead table (and a deals table).
@@ -219,6 +252,10 @@ def calibrate(
     simulate
         Also fit the parameters that are not observed directly (quality mix, contact
         and qualification chances) by simulation (``fit.fit_by_simulation``).
+    as_of
+        When the export was made (a plain date: the end of that day). It ends the
+        history: leads still open then are censored there, and the back-test's
+        held-out window ends there. Default: the last lead created.
 
     Raises
     ------
@@ -233,6 +270,8 @@ def calibrate(
         strict=strict,
         max_bad_share=max_bad_share,
     )
+    if as_of is not None:
+        frame.attrs["as_of"] = export_date(as_of, frame).isoformat()
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
     from simfunnel.calibration.writer import build_scenario
 
