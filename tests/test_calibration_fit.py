@@ -316,3 +316,24 @@ def test_calibrate_as_of_is_the_export_date(export):
         simfunnel.calibrate(leads, simulate=False, as_of="2020-01-01")
     with pytest.raises(SimfunnelError, match=r"as_of: not a date, got 'soon'"):
         simfunnel.calibrate(leads, simulate=False, as_of="soon")
+
+
+def test_calibration_report_names_the_sources_pooled_into_other(export):
+    from simfunnel.reporting.calibration import calibration_headline, what_was_read
+
+    frame = export.copy()
+    few = frame.index[frame["source"] == "referral"][:20]
+    frame.loc[few, "source"] = "trade_show"
+    cal = simfunnel.calibrate(frame, simulate=False)
+    assert cal.pooled == ["trade_show"]
+    read = what_was_read(cal, "leads.csv")
+    assert read["pooled into 'other'"] == "trade_show (fewer than 30 leads each)"
+    assert any("pooled into 'other'" in line for line in cal.summary_lines())
+    check = fit_check(cal.scenario, cal.observed, replications=2, workers=1)
+    facts = calibration_headline(read, check, None, None, pooled=cal.pooled)
+    assert facts["pooled"] == ["trade_show"]
+    assert facts["provenance"]["pooled into 'other'"].startswith("trade_show")
+    assert (
+        what_was_read(simfunnel.calibrate(export, simulate=False), "x")["pooled into 'other'"]
+        == "none"
+    )

@@ -146,13 +146,48 @@ def backtest_chart(table: pd.DataFrame, title: str = "Back-test") -> Figure:
     return fig
 
 
+def what_was_read(cal: Any, input_name: str, version: str = "") -> dict[str, Any]:
+    """The report's "what was read": files, mapping, rows, dates, sources, pooling.
+
+    ``cal`` is a :class:`simfunnel.calibration.Calibration`; the sources pooled into
+    ``other`` are named (as the command line does), so that row is explained.
+    """
+    from simfunnel.calibration.pipeline import MIN_LEADS_PER_SOURCE
+
+    created = pd.to_datetime(cal.frame["created_at"])
+    facts: dict[str, Any] = {
+        "input": input_name,
+        "mapping": cal.report.mapping,
+        "rows read": cal.report.rows_read,
+        "leads kept": cal.report.rows_kept,
+        "first lead": str(created.min().date()),
+        "last lead": str(created.max().date()),
+    }
+    as_of = cal.frame.attrs.get("as_of")
+    if as_of is not None:
+        facts["export date (as of)"] = str(pd.Timestamp(as_of))
+    facts["sources"] = len(cal.scenario.sources)
+    facts["pooled into 'other'"] = (
+        f"{', '.join(cal.pooled)} (fewer than {MIN_LEADS_PER_SOURCE} leads each)"
+        if cal.pooled
+        else "none"
+    )
+    if version:
+        facts["simfunnel"] = version
+    return facts
+
+
 def calibration_headline(
     provenance: dict[str, Any],
     check: Any,
     parameters: pd.DataFrame | None,
     backtest: Any,
+    pooled: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The report's headline numbers: the verdicts, the fit check, parameters, back-test."""
+    """The report's headline numbers: the verdicts, the fit check, parameters, back-test.
+
+    ``pooled``: the sources pooled into ``other`` (listed under ``pooled``).
+    """
 
     def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
         if frame is None:
@@ -175,6 +210,7 @@ def calibration_headline(
         "kind": "calibration",
         "verdict": sentences[0],
         "provenance": {k: _clean(v) for k, v in provenance.items()},
+        "pooled": list(pooled or []),
         "conclusion": " ".join(sentences),
         "fit_check": records(check.table),
         "parameters": records(parameters),
