@@ -154,3 +154,80 @@ def test_a_campaign_burst_and_a_trend_are_found() -> None:
     trend = next(r for r in rows if r["field"] == "trend_per_year")
     assert trend["low"] < np.expm1(0.7) < trend["high"] * 1.3
     assert trend["low"] > 0
+
+
+def _won_deals_only() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
+    """All leads, and a deals file of the won deals alone: lead id, close date, amount."""
+    rng = np.random.default_rng(5)
+    n = 300
+    created = pd.Timestamp("2025-01-06") + pd.to_timedelta(rng.integers(0, 120, n), unit="D")
+    won = rng.random(n) < 0.1
+    leads = pd.DataFrame(
+        {
+            "Id": [f"L{i}" for i in range(n)],
+            "Channel": rng.choice(["Web", "Referral"], n),
+            "Created": created.strftime("%Y-%m-%d"),
+        }
+    )
+    close = created + pd.to_timedelta(rng.integers(5, 60, n), unit="D")
+    deals = pd.DataFrame(
+        {
+            "Lead": leads["Id"][won],
+            "Close Date": close[won].strftime("%Y-%m-%d"),
+            "Amount": rng.lognormal(9, 0.5, int(won.sum())).round(2),
+        }
+    )
+    mapping = {
+        "leads": {"lead_id": "Id", "source": "Channel", "created_at": "Created"},
+        "deals": {"lead_id": "Lead", "won_at": "Close Date", "amount": "Amount"},
+    }
+    return leads, deals, mapping
+
+
+def test_won_deals_alone_observe_no_opportunity_stage() -> None:
+    leads, deals, mapping = _won_deals_only()
+    cal = simfunnel.calibrate(leads, deals, mapping=mapping, simulate=False)
+    assert "opportunity" not in set(cal.observed["stage"])  # not invented equal to won
+    won = cal.observed[cal.observed["stage"] == "won"]
+    assert len(won) == 2 and (won["rate"] < 0.3).all()  # lead -> won is still observed
+    fitted = cal.estimates[cal.estimates["from_data"]]
+    assert not fitted["field"].isin(["win_probability", "opportunity_probability"]).any()
+    defaults = cal.scenario.process
+    for src in cal.scenario.sources:
+        assert src.win_probability in (None, defaults.win_probability)
+    text = cal.to_yaml()
+    line = next(x for x in text.splitlines() if ".win_probability (" in x)
+    assert "needs an opportunity stage" in line
+    assert not any(x.lstrip().startswith("win_probability:") for x in text.splitlines())
+
+
+def test_one_event_for_qualified_and_opportunity_is_not_a_chance_of_one() -> None:
+    """Salesforce opens the opportunity when it converts the lead: the dates coincide."""
+    rng = np.random.default_rng(6)
+    n = 200
+    created = pd.Timestamp("2025-01-06") + pd.to_timedelta(rng.integers(0, 90, n), unit="D")
+    converted = rng.random(n) < 0.3
+    won = converted & (rng.random(n) < 0.4)
+    converted_at = pd.Series((created + pd.Timedelta(days=3)).strftime("%Y-%m-%d"))
+    close = pd.Series((created + pd.Timedelta(days=30)).strftime("%Y-%m-%d"))
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"s{i}" for i in range(n)],
+            "source": "web",
+            "created_at": created.strftime("%Y-%m-%d"),
+            "qualified_at": converted_at.where(converted),
+            "opportunity_at": converted_at.where(converted),
+            "won_at": close.where(won),
+            "lost_at": close.where(converted & ~won),
+        }
+    )
+    cal = simfunnel.calibrate(frame, simulate=False)
+    fitted = cal.estimates[cal.estimates["from_data"]].set_index(["field", "source"])
+    assert ("opportunity_probability", "web") not in fitted.index
+    assert ("win_probability", "web") in fitted.index  # opportunity -> won still is
+    assert cal.scenario.sources[0].opportunity_probability is None
+    text = cal.to_yaml()
+    line = next(x for x in text.splitlines() if ".opportunity_probability (" in x)
+    assert "not identifiable" in line and "became opportunities the day they qualified" in line
+    # counted once: the fit sees the opportunity, not a qualified stage equal to it
+    assert "qualified" not in set(cal.observed["stage"])

@@ -89,6 +89,63 @@ def stage_flags(frame: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series | N
     return {s: out[s] for s in STAGES if s in out}
 
 
+#: Share from which qualification and opportunity are one event in the data, not two
+#: stages: of the qualified leads, those with an opportunity, and of these, those whose
+#: two dates fall on the same day (Salesforce opens the opportunity when it converts the
+#: lead, so the share of qualified leads that become opportunities is one by design).
+SAME_EVENT_SHARE = 0.95
+
+
+def same_day_stages(frame: pd.DataFrame) -> tuple[int, int] | None:
+    """(same day, qualified) when qualified and opportunity are one event in the data, else None.
+
+    One event: (nearly) every lead with a qualified date has an opportunity date, and
+    (nearly) every one of those the same day. A model export, where only some qualified
+    leads become opportunities (on the day they qualify), is two stages.
+    """
+    if "qualified_at" not in frame or "opportunity_at" not in frame:
+        return None
+    qualified = _dates(frame, "qualified_at")
+    opened = _dates(frame, "opportunity_at")
+    n = int(qualified.notna().sum())
+    both = qualified.notna() & opened.notna()
+    if n < 5 or int(both.sum()) < SAME_EVENT_SHARE * n:
+        return None
+    k = int((qualified[both].dt.normalize() == opened[both].dt.normalize()).sum())
+    return (k, n) if k >= SAME_EVENT_SHARE * n else None
+
+
+def not_identified(frame: pd.DataFrame) -> dict[str, str]:
+    """The step chances the data cannot estimate, each with the reason.
+
+    ``win_probability`` (opportunity -> won) and ``opportunity_probability`` (qualified
+    -> opportunity) need an opportunity stage: an opportunity date or flag, or a deals
+    table that lists open or lost deals too (one of won deals alone does not say which
+    other leads became opportunities). ``opportunity_probability`` also needs the two
+    stages to be distinct events.
+    """
+    flags = stage_flags(frame)
+    out: dict[str, str] = {}
+    if "opportunity" not in flags:
+        why = (
+            "needs an opportunity stage: an opportunity date or flag, or deals that are "
+            "not all won; lead->won alone cannot tell the two step chances apart"
+        )
+        return {"opportunity_probability": why, "win_probability": why}
+    if "won" not in flags:
+        out["win_probability"] = "needs a won stage"
+    if "qualified" not in flags:
+        out["opportunity_probability"] = "needs a qualified stage"
+    same = same_day_stages(frame)
+    if same is not None:
+        out["opportunity_probability"] = (
+            f"not identifiable: {same[0]} of the {same[1]} qualified leads became "
+            "opportunities the day they qualified (the CRM opens the opportunity at "
+            "conversion), so the data shows one event, counted as the opportunity"
+        )
+    return out
+
+
 def resolved(frame: pd.DataFrame) -> pd.Series:
     """Leads whose fate is known (won or lost): they will reach no further stage."""
     done = pd.Series(False, index=frame.index)
@@ -205,12 +262,16 @@ def observed_rates(frame: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``source, stage, leads, reached, rate, low, high, leads_per_week``; one
         row per source and stage present in the data (stage in contacted, qualified,
-        opportunity, won, in that order). ``rate`` is the censoring-corrected share of the
+        opportunity, won, in that order; a qualified stage whose date is the opportunity's
+    for nearly every lead, see :func:`same_day_stages`, is left out: the data shows one
+    event, counted as the opportunity). ``rate`` is the censoring-corrected share of the
         source's leads that ever reach the stage, ``low``/``high`` its 95% interval,
         ``leads_per_week`` the source's volume over the span of the data.
     """
     end = as_of(frame)
     flags = stage_flags(frame)
+    if same_day_stages(frame) is not None:
+        flags.pop("qualified", None)  # one event in the data, counted as the opportunity
     done = resolved(frame)
     created = _dates(frame, "created_at")
     weeks = weeks_observed(frame)
@@ -478,8 +539,9 @@ def conversion_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
         ("qualified", "opportunity", "opportunity_probability"),
         ("opportunity", "won", "win_probability"),
     )
+    unknown = not_identified(frame)
     for before, after, field in steps:
-        if before not in flags or after not in flags:
+        if before not in flags or after not in flags or field in unknown:
             continue
         reached_before, at_before = flags[before]
         reached_after, at_after = flags[after]

@@ -751,9 +751,17 @@ def _join_deals(
     per_key = d.groupby("key").agg(agg)
     per_lead = per_key.reindex(lead_key.to_numpy())
     per_lead.index = out.index
-    # a lead with a deal reached the opportunity stage even without its date
-    has_deal = lead_key.isin(set(d["key"]))
-    out["opportunity"] = (out["opportunity"] if "opportunity" in out else False) | has_deal
+    # A deals table lists opportunities when it dates them or holds deals not won (open or
+    # lost): then a lead with a deal reached the opportunity stage, even without its date.
+    # A table of won deals alone says nothing about which other leads reached it.
+    if "opportunity_at" in d or not bool(d["won"].all()):
+        has_deal = lead_key.isin(set(d["key"]))
+        out["opportunity"] = (out["opportunity"] if "opportunity" in out else False) | has_deal
+    elif "opportunity" not in out and "opportunity_at" not in out:
+        report.notes.append(
+            f"{table.name}: every deal is won and no opportunity date is mapped, so the "
+            "opportunity stage is not in the data (win and opportunity chances stay defaults)"
+        )
     for role in ("opportunity_at", "won_at", "lost_at", "churned_at"):
         if role in per_lead:
             values = pd.to_datetime(per_lead[role]).astype("datetime64[ns]")

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from simfunnel.calibration.estimate import not_identified
 from simfunnel.parameters import Scenario, scenario_from_dict
 
 #: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
@@ -167,6 +168,7 @@ def build_scenario(
         defaults.append("process.routing.score_auc (no score column)")
     if process:
         data["process"] = process
+    reasons = not_identified(frame)
     for field, what in (
         ("opportunity_probability", "qualified and opportunity stages"),
         ("win_probability", "opportunity and won stages"),
@@ -176,7 +178,8 @@ def build_scenario(
     ):
         missing = [s["name"] for s in sources if f"sources.{s['name']}.{field}" not in comments]
         if missing:
-            defaults.append(f"sources.{{{', '.join(missing)}}}.{field} (needs {what})")
+            why = reasons.get(field, f"needs {what}")
+            defaults.append(f"sources.{{{', '.join(missing)}}}.{field} ({why})")
     return scenario_from_dict(data), comments, defaults
 
 
