@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from simfunnel.calibration.columns import CRM_COLUMNS
 from simfunnel.calibration.estimate import observed_rates
 from simfunnel.calibration.mapping import mapping_from_dict
-from simfunnel.calibration.read import lead_frame, read_table
+from simfunnel.calibration.read import Table, lead_frame, read_table
 from simfunnel.errors import CalibrationError
 
 SAMPLES = Path(str(resources.files("simfunnel") / "calibration" / "samples"))
@@ -194,3 +195,108 @@ def test_amounts_in_the_usual_spellings() -> None:
     )
     frame, _ = lead_frame(raw, mapping=mapping)
     assert frame["amount"].tolist() == [12000.0, 12000.5, 1200.0, 1234.56, 12.5, 3000.0]
+
+
+def test_unparseable_dates_raise_one_error_and_no_pandas_warning() -> None:
+    raw = pd.DataFrame({"id": ["1", "2", "3"], "src": ["w"] * 3, "created": ["soon", "x", "y"]})
+    mapping = mapping_from_dict({"lead_id": "id", "source": "src", "created_at": "created"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a pandas UserWarning would surface as an error
+        with pytest.raises(CalibrationError, match="unparseable date: 3 of 3 rows"):
+            lead_frame(raw, mapping=mapping)
+
+
+def _leads_and_won_deals(n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    leads = pd.DataFrame(
+        {
+            "Id": [f"L{i}" for i in range(n)],
+            "Channel": ["web"] * n,
+            "Created": ["2026-01-05"] * n,
+        }
+    )
+    deals = pd.DataFrame(
+        {
+            "Lead": [f"L{i}" for i in range(0, n, 4)],
+            "Close Date": ["2026-02-01"] * len(range(0, n, 4)),
+            "Amount": ["1000"] * len(range(0, n, 4)),
+        }
+    )
+    mapping = mapping_from_dict(
+        {
+            "leads": {"lead_id": "Id", "source": "Channel", "created_at": "Created"},
+            "deals": {"lead_id": "Lead", "won_at": "Close Date", "amount": "Amount"},
+        }
+    )
+    return leads, deals, mapping
+
+
+def test_a_deal_won_before_its_lead_was_created_blames_the_deals_column() -> None:
+    leads, deals, mapping = _leads_and_won_deals()
+    deals.loc[0, "Close Date"] = "2025-12-01"
+    deals = Table(deals, "deals won.csv")
+    with pytest.raises(CalibrationError) as caught:
+        lead_frame(leads, deals, mapping, strict=True)
+    message = str(caught.value)
+    assert message.startswith("deals won.csv: column 'Close Date' (won_at) is before created_at")
+    assert "(column 'Created' of leads)" in message and "'L0'" in message
+
+
+def test_repeated_deal_rows_are_counted_not_summed() -> None:
+    leads, deals, mapping = _leads_and_won_deals(400)  # 100 deals
+    twice = pd.concat([deals, deals.iloc[:2]], ignore_index=True)
+    frame, report = lead_frame(leads, twice, mapping)
+    assert frame["amount"].sum() == 100 * 1000.0  # each deal once
+    assert any("repeat an earlier row: 2 of 102 rows" in line for line in report.skipped)
+    with pytest.raises(CalibrationError, match=r"repeat an earlier row.*--strict"):
+        lead_frame(leads, twice, mapping, strict=True)
+    ten = pd.concat([deals, deals.iloc[:10]], ignore_index=True)
+    with pytest.raises(CalibrationError, match="10 of 110 rows"):
+        lead_frame(leads, ten, mapping)  # more than a few: refused
+
+
+def test_one_deal_id_on_two_different_rows_is_a_duplicate() -> None:
+    leads = pd.DataFrame(
+        {
+            "Lead ID": [f"L{i}" for i in range(100)],
+            "Lead Source": ["Web"] * 100,
+            "Create Date": ["1/5/2026"] * 100,
+            "Converted Opportunity ID": [f"O{i}" if i < 60 else None for i in range(100)],
+        }
+    )
+    opps = pd.DataFrame(
+        {
+            "Opportunity ID": [f"O{i}" for i in range(60)] + ["O3"],
+            "Stage": ["Closed Won"] * 30 + ["Closed Lost"] * 31,
+            "Close Date": ["2/1/2026"] * 61,
+            "Amount": ["500"] * 60 + ["900"],
+        }
+    )
+    with pytest.raises(CalibrationError, match=r"'Opportunity ID' \(the deal id\) has duplicate"):
+        lead_frame(leads, opps, preset="salesforce", strict=True)
+    frame, report = lead_frame(leads, opps, preset="salesforce", max_bad_share=0.05)
+    assert any("duplicate ids: 2 of 61 rows, e.g. 'O3'" in line for line in report.skipped)
+    assert frame["amount"].sum() == 29 * 500.0  # O3's two rows both skipped
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("leads.xlsx", "not an Excel workbook"),
+        ("leads.parquet", "not a Parquet file"),
+        ("leads.csv", "not a CSV file"),
+    ],
+)
+def test_a_binary_file_is_named_by_what_its_extension_promised(
+    tmp_path: Path, name: str, kind: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))  # a PNG, renamed
+    with pytest.raises(CalibrationError, match=f"leads {name}: {kind} \\(binary content"):
+        read_table(path)
+
+
+def test_accented_source_names_are_transliterated() -> None:
+    from simfunnel.calibration.estimate import slug
+
+    assert slug("Salon Événements") == "salon_evenements"
+    assert slug("Ñandú Café") == "nandu_cafe"

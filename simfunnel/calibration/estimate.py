@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,8 +341,15 @@ def _row(
 
 
 def slug(name: str) -> str:
-    """A source name as a scenario source name: ``Organic Search`` -> ``organic_search``."""
-    text = re.sub(r"[^A-Za-z0-9_\-]+", "_", str(name).strip().lower()).strip("_")
+    """A source name as a scenario source name: ``Organic Search`` -> ``organic_search``.
+
+    Accents are transliterated (``Salon Événements`` -> ``salon_evenements``): the name
+    is decomposed (NFKD) and its combining marks dropped.
+    """
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", str(name)) if not unicodedata.combining(c)
+    )
+    text = re.sub(r"[^A-Za-z0-9_\-]+", "_", plain.strip().lower()).strip("_")
     return (text or "unknown")[:64]
 
 

@@ -19,6 +19,7 @@ import codecs
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,21 @@ class ReadReport:
 # ------------------------------------------------------------------------ files
 
 
+#: What a file's extension promises, for the message when its content is something else.
+_KIND_BY_SUFFIX: dict[str, str] = {
+    ".xlsx": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".parquet": "a Parquet file",
+    ".pq": "a Parquet file",
+}
+
+
+def _kind(name: str) -> str:
+    """What the file named ``name`` claims to be: a CSV file unless its extension says else."""
+    return _KIND_BY_SUFFIX.get(Path(name).suffix.lower(), "a CSV file")
+
+
 def _decode(data: bytes, name: str) -> tuple[str, str]:
     """Text and the encoding used: UTF-8, UTF-8 with BOM, then Latin-1."""
     for bom, label in ((codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
@@ -91,7 +107,7 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
     nul = data.find(b"\x00", 0, 65536)
     if nul >= 0:
         raise CalibrationError(
-            f"{name}: not a CSV file (binary content, a NUL byte at offset {nul}); "
+            f"{name}: not {_kind(name)} (binary content, a NUL byte at offset {nul}); "
             "give CSV, Parquet or .xlsx"
         )
     if data.startswith(codecs.BOM_UTF8):
@@ -129,7 +145,7 @@ def _csv(text: str, name: str) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CalibrationError(f"{name}: not a CSV file ({first})") from None
+        raise CalibrationError(f"{name}: not {_kind(name)} ({first})") from None
     return frame
 
 
@@ -198,11 +214,12 @@ class _Problems:
 
     table: str
     rows: int
-    found: list[tuple[str, pd.Series, str]] = field(default_factory=list)
+    found: list[tuple[str, pd.Series, str, str]] = field(default_factory=list)
 
-    def add(self, what: str, mask: pd.Series, example: str) -> None:
+    def add(self, what: str, mask: pd.Series, example: str, table: str | None = None) -> None:
+        """A check that failed on the rows of ``mask``; ``table`` names the file to blame."""
         if bool(mask.any()):
-            self.found.append((what, mask, example))
+            self.found.append((what, mask, example, table or self.table))
 
     def apply(self, strict: bool, max_share: float) -> tuple[pd.Series | None, list[str]]:
         """Rows to drop and one line per check; raise when too many (or any, strict)."""
@@ -210,9 +227,9 @@ class _Problems:
             return None, []
         lines: list[str] = []
         drop = pd.Series(False, index=self.found[0][1].index)
-        for what, mask, example in self.found:
+        for what, mask, example, table in self.found:
             n = int(mask.sum())
-            line = f"{self.table}: {what}: {n} of {self.rows} rows, e.g. {example}"
+            line = f"{table}: {what}: {n} of {self.rows} rows, e.g. {example}"
             if strict or n > max_share * self.rows:
                 hint = " (--strict: no bad row is skipped)" if strict else ""
                 raise CalibrationError(line + hint)
@@ -243,7 +260,17 @@ def _dayfirst_guess(raw: pd.Series) -> bool:
 
 
 def _parse_dates(raw: pd.Series, mapping: Mapping) -> tuple[pd.Series, bool]:
-    """Datetimes (naive, UTC for zoned input) and whether day-first was guessed."""
+    """Datetimes (naive, UTC for zoned input) and whether day-first was guessed.
+
+    pandas' own warnings (``Could not infer format...``) are silenced: a date that does
+    not parse is counted and reported by the caller, in one line.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _parse_dates_quietly(raw, mapping)
+
+
+def _parse_dates_quietly(raw: pd.Series, mapping: Mapping) -> tuple[pd.Series, bool]:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw, utc=True)
         return parsed.dt.tz_localize(None).astype("datetime64[ns]"), False
@@ -501,9 +528,8 @@ def lead_frame(
                 f"mapping {chosen.name}: a deals table was given but the mapping has no "
                 "deals section"
             )
-        _join_deals(
-            out, raw, _as_table(deals, "deals"), chosen, roles, report, strict, max_bad_share
-        )
+        deals_table = _as_table(deals, "deals")
+        _join_deals(out, raw, deals_table, chosen, roles, report, strict, max_bad_share)
         date_only = [r for r in date_only if r in out] + [
             r for r in report.date_only if r not in date_only
         ]
@@ -520,12 +546,20 @@ def lead_frame(
         before = (out[role] + slack) < out["created_at"]
         if before.any():
             first = before[before].index[0]
-            where = roles.get(role, role)
+            table, where = lt.name, roles.get(role, role)
+            if role not in roles and deals is not None:  # the date came from the deals
+                dated = [f"deals.{role}"] + (
+                    ["deals.closed_at"] if role in ("won_at", "lost_at") else []
+                )
+                where = next((roles[k] for k in dated if k in roles), where)
+                table = deals_table.name
+            created = f" (column {roles['created_at']!r} of {lt.name})" if table != lt.name else ""
             problems.add(
-                f"column {where!r} ({role}) is before created_at",
+                f"column {where!r} ({role}) is before created_at{created}",
                 before.fillna(False),
                 f"lead {str(ids.loc[first])!r}: {out[role].loc[first]} < created "
                 f"{out['created_at'].loc[first]}",
+                table,
             )
 
     # duplicate lead ids (exact copies of a row are dropped without complaint)
@@ -652,6 +686,22 @@ def _join_deals(
         unmatched,
         repr(str(key[unmatched].iloc[0])) if unmatched.any() else "",
     )
+    # a deal listed twice would count twice (its amount summed): repeated rows and, where
+    # the key is the deal's own id, two different rows for one deal are bad rows
+    repeated = deals.duplicated(keep="first")
+    problems.add(
+        "rows that repeat an earlier row",
+        repeated,
+        repr(str(key[repeated].iloc[0])) if repeated.any() else "",
+    )
+    if mapping.match is not None:
+        rest = key.notna() & ~repeated
+        twice = rest & key.isin(key[rest][key[rest].duplicated()])
+        problems.add(
+            f"column {droles['lead_id']!r} (the deal id) has duplicate ids",
+            twice,
+            repr(str(key[twice].iloc[0])) if twice.any() else "",
+        )
     d = pd.DataFrame({"key": key})
     for role in ("opportunity_at", "closed_at", "won_at", "lost_at", "churned_at"):
         if role in droles:
