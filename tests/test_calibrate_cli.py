@@ -9,6 +9,7 @@ file written.
 from __future__ import annotations
 
 import codecs
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,22 @@ def test_strict_refuses_the_same_file(few_bad: Path) -> None:
     line = out.stderr.strip()
     assert "1 of 120 rows" in line and "'yesterday-ish'" in line and "--strict" in line
     assert not (few_bad / "strict.yaml").exists()
+
+
+def test_calibrate_shows_what_it_read_before_the_fit_and_a_fixed_fit_bar(few_bad: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "simfunnel", "calibrate", "leads.csv", "--out", "fit.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=few_bad,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    err = out.stderr
+    fitting = err.index("calibrate: fitting the quality mix and the contact chance by simulation")
+    assert err.index("calibrate: 119 of 120 leads kept") < fitting
+    assert err.index("fit (at most 60 evaluations)") > fitting
+    # the bar's total is the budget, labelled as a ceiling, from the first update to the last
+    totals = set(re.findall(r"fit \(at most 60 evaluations\):.*?\d+/(\d+)", err))
+    assert totals == {"60"}
+    assert "fields from the data)" in out.stdout

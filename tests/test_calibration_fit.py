@@ -337,3 +337,50 @@ def test_calibration_report_names_the_sources_pooled_into_other(export):
         what_was_read(simfunnel.calibrate(export, simulate=False), "x")["pooled into 'other'"]
         == "none"
     )
+
+
+@pytest.fixture(scope="module")
+def flagged(export):
+    # only the contacted rates observed: no rate responds to referral's ready share, and
+    # the contact chance is searched below the 0.45 behind the export, so it hits 0.3
+    from simfunnel.calibration.fit import FitParameter
+
+    cal = simfunnel.calibrate(export, simulate=False)
+    cal.observed = cal.observed[cal.observed["stage"] == "contacted"]
+    params = [
+        FitParameter("contact_probability", None, 0.02, 0.3),
+        FitParameter("quality.ready", "referral", 0.005, 0.995),
+    ]
+    return cal.refine(parameters=params, replications=2, max_evaluations=10, workers=2)
+
+
+def test_fit_flags_a_parameter_it_cannot_move_and_one_at_its_bound(flagged):
+    from simfunnel.calibration.fit import NOT_IDENTIFIED
+
+    fit = flagged.fit.set_index("parameter")
+    ready = fit.loc["quality.ready"]
+    assert not ready["identified"] and ready["estimate"] == ready["start"]
+    assert ready["low"] != ready["low"] and ready["method"] == NOT_IDENTIFIED  # no interval
+    contact = fit.loc["contact_probability"]
+    assert contact["identified"] and contact["at_bound"] and contact["estimate"] == 0.3
+    assert "at its bound 0.3" in contact["note"]
+    rows = flagged.estimates.set_index(["field", "source"])
+    assert not rows.loc[("quality.ready", "referral"), "from_data"]
+    assert rows.loc[("quality.ready", "referral"), "method"].startswith("not identified")
+    assert "at its bound 0.3" in rows.loc[("contact_probability", "all"), "method"]
+    lines = flagged.fit_lines()
+    assert len(lines) == 2
+    assert lines[0].startswith("contact_probability: 0.3 is at the bound")
+    assert lines[1].startswith("referral quality.ready: not identified by the data")
+    assert "sources.referral.quality" not in flagged.fitted_paths
+
+
+def test_calibration_report_says_which_parameters_are_not_fitted(flagged):
+    from simfunnel.reporting.calibration import parameter_takeaway
+
+    text = parameter_takeaway(flagged.fit)
+    assert "contact_probability sits at the bound of its search (0.3)" in text
+    assert text.endswith(
+        "not identified by the data, left at the domain default: referral quality.ready."
+    )
+    assert "sales-ready" not in text  # the one ready share was not fitted: no claim about it

@@ -49,6 +49,11 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CalibrationError("--report: the calibration report notebook is not available")
 
 
+def say(line: str) -> None:
+    """A progress or reading line, on stderr (stdout holds the results)."""
+    print(f"calibrate: {line}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``simfunnel calibrate`` with parsed arguments; returns the exit status."""
     _check_args(args)
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             args.deals,
             mapping,
             strict=args.strict,
-            simulate=simulate,
+            simulate=False,  # the fit follows, once what was read has been shown
             name=Path(args.out).stem,
             as_of=as_of,
         )
@@ -72,20 +77,25 @@ def run(args: argparse.Namespace) -> int:
             raise CalibrationError("--as-of " + str(exc).removeprefix("as_of ")) from None
         raise
     for line in cal.summary_lines():
-        print(f"calibrate: {line}", file=sys.stderr)
+        say(line)
     if args.simulate and not simulate:
-        print(
-            "calibrate: the simulation-based fit is not available; quality mix and "
-            "contact/qualification chances stay domain defaults",
-            file=sys.stderr,
+        say(
+            "the simulation-based fit is not available; quality mix and "
+            "contact/qualification chances stay domain defaults"
         )
+    if simulate:
+        say("fitting the quality mix and the contact chance by simulation...")
+        cal.refine(progress=True)
+        for line in cal.fit_lines():
+            say(line)
     backtest = None
     if args.holdout is not None and args.report is None:
-        backtest = cal.backtest(holdout=args.holdout)
+        say(f"back-test on the last {args.holdout:.0%} of the history (a fit, then forecasts)...")
+        backtest = cal.backtest(holdout=args.holdout, progress=True)
     cal.write(args.out)
     print(
-        f"scenario: {args.out} ({len(cal.scenario.sources)} sources, {len(cal.comments)} "
-        "fields from the data)"
+        f"scenario: {args.out} ({len(cal.scenario.sources)} sources, "
+        f"{len(cal.fields_from_data)} fields from the data)"
     )
     if backtest is not None:
         print(f"back-test: {backtest.verdict}")
@@ -118,7 +128,11 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
         "as_of": getattr(args, "as_of", None) or "",
     }
     values = {k: v for k, v in given.items() if k in declared}
-    done = report.run_report("calibration", values, args.report, progress=False)
+    phases = "calibrates again, checks the fit"
+    if given["holdout"]:
+        phases += f" and back-tests on the last {given['holdout']:.0%}"
+    say(f"writing the report into {args.report} (the notebook {phases})...")
+    done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
     conclusion = done.headline.get("conclusion")
     if conclusion:
         print(conclusion)

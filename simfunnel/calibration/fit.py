@@ -167,6 +167,37 @@ def _with_values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarr
     return scenario_from_dict(raw)
 
 
+#: How the parameters table names a parameter the data cannot move.
+NOT_IDENTIFIED = "not identified (no observed rate responds to it); domain default kept"
+
+
+def _bound_reached(p: FitParameter, value: float) -> float | None:
+    """The bound of the search ``value`` sits at (within 0.001), or None."""
+    for bound in (p.low, p.high):
+        if abs(value - bound) <= 1e-3:
+            return bound
+    return None
+
+
+def flag_lines(parameters: pd.DataFrame) -> list[str]:
+    """One line per fitted parameter that is not identified or sits at a bound."""
+    lines = []
+    for row in parameters.to_dict(orient="records"):
+        name, source = row["parameter"], row["source"]
+        label = name if source == "all" else f"{source} {name}"
+        if not row.get("identified", True):
+            lines.append(
+                f"{label}: not identified by the data (no observed rate responds to it); "
+                f"domain default {row['estimate']:.4g} kept"
+            )
+        elif row.get("at_bound", False):
+            lines.append(
+                f"{label}: {row['estimate']:.4g} is at the bound of the search; the data push "
+                "it further (check that source's data)"
+            )
+    return lines
+
+
 class SimulatedFit(NamedTuple):
     """What :func:`fit_by_simulation` returns; unpacks as ``scenario, parameters``.
 
@@ -366,7 +397,9 @@ def fit_by_simulation(
     -------
     SimulatedFit
         The fitted scenario and the table of fitted parameters (``parameter, source,
-        start, estimate, low, high, method, moments``); unpacks as a pair.
+        start, estimate, low, high, method, moments, identified, at_bound, note``); a
+        parameter no observed rate responds to is not identified: it keeps its start,
+        with no interval. Unpacks as a pair.
 
     Raises
     ------
@@ -393,7 +426,13 @@ def fit_by_simulation(
     groups = _groups(pattern)
     with (
         _pool(backend, workers) as pool,
-        tqdm(total=max_evaluations, disable=not progress, desc="calibrate", unit="fit") as bar,
+        # the budget is a ceiling, rarely used up: the bar says so, and keeps its total
+        tqdm(
+            total=max_evaluations,
+            disable=not progress,
+            desc=f"fit (at most {max_evaluations} evaluations)",
+            unit="eval",
+        ) as bar,
     ):
         sim = _Simulator(pool, seeds, sources)
         cache: dict[bytes, np.ndarray] = {}
@@ -426,26 +465,41 @@ def fit_by_simulation(
         )
         # the intervals' Jacobian: central differences at the solution, a step of 10%
         jac = _central_jacobian(residuals, result.x, low, high, pattern, groups)
-        bar.total = bar.n  # done: the budget is a ceiling, rarely used up
-        bar.refresh()
+        bar.set_postfix_str(f"done after {bar.n}", refresh=True)
     cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    # a parameter no moment responds to (zero gradient, so a zero-width interval) is
+    # not identified: whatever the search left it at is no estimate, so it keeps its start
+    identified = (np.abs(jac).sum(axis=0) > 0) & (se > 0)
     # what the scenario file holds (see _with_values)
-    estimate = np.round(result.x, 4)
+    estimate = np.round(np.where(identified, result.x, x0), 4)
     fitted = _with_values(scenario, params, estimate)
     rows = []
     for i, p in enumerate(params):
         moments = "contacted" if p.source is None else "qualified, opportunity, won"
+        bound = _bound_reached(p, float(estimate[i])) if identified[i] else None
+        if not identified[i]:
+            lo = hi = math.nan
+            method = NOT_IDENTIFIED
+            note = "not identified: the data cannot move it; default kept"
+        else:
+            lo = float(max(p.low, estimate[i] - _Z * se[i]))
+            hi = float(min(p.high, estimate[i] + _Z * se[i]))
+            method = "simulated moments"
+            note = "" if bound is None else f"at its bound {bound:g}: the data push it further"
         rows.append(
             {
                 "parameter": p.name,
                 "source": p.source or "all",
                 "start": float(x0[i]),
                 "estimate": float(estimate[i]),
-                "low": float(max(p.low, estimate[i] - _Z * se[i])),
-                "high": float(min(p.high, estimate[i] + _Z * se[i])),
-                "method": "simulated moments",
+                "low": lo,
+                "high": hi,
+                "method": method,
                 "moments": moments,
+                "identified": bool(identified[i]),
+                "at_bound": bound is not None,
+                "note": note,
             }
         )
     out = pd.DataFrame(rows)

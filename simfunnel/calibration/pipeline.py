@@ -77,9 +77,37 @@ class Calibration:
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
                 + ", ".join(self.pooled)
             )
-        fields = sorted(self.comments)
-        lines.append(f"{len(fields)} scenario fields from the data")
+        lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
         return lines
+
+    @property
+    def fields_from_data(self) -> list[str]:
+        """Scenario fields set from the data (not those left at a domain default)."""
+        return sorted(k for k, v in self.comments.items() if not v.startswith("domain default"))
+
+    def fit_lines(self) -> list[str]:
+        """The fitted parameters the data cannot move, or that sit at a bound, one a line."""
+        if self.fit is None:
+            return []
+        return list(self._fit_module().flag_lines(self.fit))
+
+    def refine(self, **fit_options: Any) -> Calibration:
+        """Fit what the export does not show by simulation (``fit.fit_by_simulation``).
+
+        What :func:`calibrate` does when ``simulate`` is true; apart, so that a caller
+        can report what was read before the fit starts. Returns ``self``.
+        """
+        if self.fit is not None:
+            raise CalibrationError("refine: the simulation-based fit has already run")
+        fitted, params = self._fit_module().fit_by_simulation(
+            self.scenario, self.observed, **fit_options
+        )
+        self.fit = params
+        self.scenario = fitted
+        self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
+        _add_fitted(self, params)
+        _add_defaults(self)
+        return self
 
     def to_yaml(self) -> str:
         """The scenario as commented YAML, each calibrated field with its evidence."""
@@ -291,14 +319,16 @@ def calibrate(
         built=scenario,
     )
     if simulate:
-        fitted, params = result._fit_module().fit_by_simulation(scenario, observed, **fit_options)
-        result.fit = params
-        result.scenario = fitted
-        _add_fitted(result, params)
+        return result.refine(**fit_options)
+    _add_defaults(result)
+    return result
+
+
+def _add_defaults(result: Calibration) -> None:
+    """Rows for the fields left at their domain defaults."""
     defaults_table = default_rows(result.scenario, result.estimates)
     if len(defaults_table):
         result.estimates = pd.concat([result.estimates, defaults_table], ignore_index=True)
-    return result
 
 
 def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
@@ -312,6 +342,11 @@ def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
             if source == "all"
             else int((result.frame["source"] == source).sum())
         )
+        identified = bool(getattr(p, "identified", True))
+        note = str(getattr(p, "note", "") or "")
+        method = f"{p.method} ({getattr(p, 'moments', '')})".replace(" ()", "")
+        if identified and note:  # at a bound of the search
+            method += f"; {note}"
         rows.append(
             {
                 "field": field_path,
@@ -320,19 +355,22 @@ def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
                 "low": float(p.low),
                 "high": float(p.high),
                 "n": n,
-                "method": f"{p.method} ({getattr(p, 'moments', '')})".replace(" ()", ""),
-                "from_data": True,
+                "method": method,
+                "from_data": identified,
             }
         )
         if source == "all":
             path = field_path if "." in field_path else f"process.{field_path}"
         else:
             path = f"sources.{source}.{field_path}"
+        if not identified:
+            result.comments[path] = f"domain default {p.estimate:.4g}; {p.method}"
+            continue
         result.fitted_paths.append(path.removesuffix(".ready"))
         if path == "process.contact_probability":
             result.fitted_paths.append("process.retry_contact_probability")
         result.comments[path] = (
-            f"estimate {p.estimate:.4g} (95% {p.low:.4g} to {p.high:.4g}), {n} rows; {p.method}"
+            f"estimate {p.estimate:.4g} (95% {p.low:.4g} to {p.high:.4g}), {n} rows; {method}"
         )
     if rows:
         result.estimates = pd.concat([result.estimates, pd.DataFrame(rows)], ignore_index=True)

@@ -90,6 +90,8 @@ def parameter_chart(parameters: pd.DataFrame, title: str = "Fitted by simulation
     err = np.vstack(
         [est - parameters["low"].to_numpy(float), parameters["high"].to_numpy(float) - est]
     )
+    err = np.nan_to_num(err, nan=0.0)  # not identified: no interval, a hollow marker
+    hollow = ~parameters.get("identified", pd.Series(True, index=parameters.index)).to_numpy(bool)
     colors = [source_color(s) if s != "all" else "black" for s in parameters["source"]]
     for k in range(len(parameters)):
         ax.errorbar(
@@ -98,6 +100,7 @@ def parameter_chart(parameters: pd.DataFrame, title: str = "Fitted by simulation
             xerr=np.clip(err[:, k : k + 1], 0, None),
             fmt="o",
             color=colors[k],
+            markerfacecolor="white" if hollow[k] else colors[k],
             capsize=3,
         )
     ax.scatter(
@@ -202,6 +205,9 @@ def calibration_headline(
         "rates reproduced": int(rates["inside"].sum()),
         "rates observed": len(rates),
     }
+    if parameters is not None and "identified" in parameters:
+        summary["parameters not identified"] = int((~parameters["identified"]).sum())
+        summary["parameters at a bound"] = int(parameters["at_bound"].sum())
     if backtest is not None:
         per_source = backtest.table[backtest.table["source"] != "all"]
         summary["back-test counts inside"] = int(per_source["inside"].sum())
@@ -222,6 +228,10 @@ def calibration_headline(
 def parameter_takeaway(parameters: pd.DataFrame) -> str:
     """One sentence on the fitted parameters: the best and worst ready shares, the contact."""
     parts = []
+    flags = parameters.get("identified", pd.Series(True, index=parameters.index)).astype(bool)
+    stuck = parameters[~flags]
+    bounded = parameters[flags & parameters.get("at_bound", False)]
+    parameters = parameters[flags]
     ready = parameters[parameters["parameter"] == "quality.ready"].sort_values("estimate")
     if len(ready) >= 2:
         best, worst = ready.iloc[-1], ready.iloc[0]
@@ -240,5 +250,16 @@ def parameter_takeaway(parameters: pd.DataFrame) -> str:
             f"a first call answered at once reaches {c['estimate']:.0%} of leads "
             f"(95% {c['low']:.0%} to {c['high']:.0%})"
         )
+    for row in bounded.to_dict(orient="records"):
+        label = (
+            row["parameter"] if row["source"] == "all" else f"{row['source']} {row['parameter']}"
+        )
+        parts.append(f"{label} sits at the bound of its search ({row['estimate']:.3g})")
+    if len(stuck):
+        names = ", ".join(
+            p if s == "all" else f"{s} {p}"
+            for p, s in zip(stuck["parameter"], stuck["source"], strict=True)
+        )
+        parts.append(f"not identified by the data, left at the domain default: {names}")
     text = "; ".join(parts) or "nothing was fitted"
     return text[0].upper() + text[1:] + "."
