@@ -231,3 +231,16 @@ def test_one_event_for_qualified_and_opportunity_is_not_a_chance_of_one() -> Non
     assert "not identifiable" in line and "became opportunities the day they qualified" in line
     # counted once: the fit sees the opportunity, not a qualified stage equal to it
     assert "qualified" not in set(cal.observed["stage"])
+
+
+def test_comments_say_what_the_close_time_is_and_no_skipped_fit(cal: simfunnel.Calibration) -> None:
+    text = cal.to_yaml()
+    line = next(x for x in text.splitlines() if x.lstrip().startswith("days_to_close:"))
+    assert "mean days from qualified to close" in line
+    assert "the model draws an exponential with this mean" in line
+    assert "best fit by AIC: " in line and "lowest AIC (exponential +" not in line
+    assert "interval: the exponential's exact chi-square interval, scaled to this mean" in line
+    # built with simulate=False: nothing in the header claims a fit by simulation
+    assert "(fitted by simulation)" not in text
+    assert "not fitted: the fit by simulation was skipped" in text
+    assert not cal.estimates["method"].str.contains("shared/domain.md").any()

@@ -678,8 +678,11 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 low,
                 high,
                 events + len(open_days),
-                f"{best_name} by lowest AIC (exponential +{gap:.1f}); KS {ks:.3f} on closed; "
-                f"{len(open_days)} open censored; interval: exponential chi-square, scaled",
+                f"mean days from {start_col.removesuffix('_at')} to close (the model draws "
+                f"an exponential with this mean); best fit by AIC: {best_name}"
+                + ("" if best_name == "exponential" else f" (exponential's AIC +{gap:.1f})")
+                + f", KS {ks:.3f} on the closed; {len(open_days)} still open, censored; "
+                "interval: the exponential's exact chi-square interval, scaled to this mean",
             )
         )
     return rows

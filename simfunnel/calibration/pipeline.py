@@ -191,7 +191,7 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
                 "low": float("nan"),
                 "high": float("nan"),
                 "n": 0,
-                "method": "domain default (shared/domain.md), not in the data",
+                "method": "domain default (domain.md), not in the data",
                 "from_data": False,
             }
         )
@@ -306,7 +306,9 @@ def calibrate(
     frame, pooled = pool_sources(frame, min_leads)
     table, extras = estimates(frame)
     observed = observed_rates(frame)
-    scenario, comments, defaults = build_scenario(table, extras, frame, name=name)
+    scenario, comments, defaults = build_scenario(
+        table, extras, frame, name=name, simulate=simulate
+    )
     result = Calibration(
         scenario=scenario,
         estimates=table,

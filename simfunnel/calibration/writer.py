@@ -1,9 +1,10 @@
 """A scenario from the estimates: validated by the schema, written as commented YAML.
 
-:func:`build_scenario` starts from the schema's defaults (the domain figures of
-``shared/domain.md``) and sets every field the data estimated. :func:`scenario_yaml`
-writes it with a comment on each calibrated field (estimate, interval, rows behind it,
-method) and a header that lists the fields that stay domain defaults.
+:func:`build_scenario` starts from the schema's defaults (the domain figures, cited as
+``domain.md`` and a section, as in the bundled scenarios) and sets every field the data
+estimated. :func:`scenario_yaml` writes it with a comment on each calibrated field
+(estimate, interval, rows behind it, method) and a header that lists the fields that
+stay domain defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from simfunnel.parameters import Scenario, scenario_from_dict
 #: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
 DEFAULT_CPL_USD = 198.0
 
-#: Fields that no CRM export informs, left at the schema's domain defaults.
+#: Fields that no CRM export informs, left at the schema's domain defaults. Sources are
+#: cited as the bundled scenarios cite them: ``domain.md`` and its section.
 ALWAYS_DEFAULT: tuple[str, ...] = (
     "sources.*.cost_per_lead_usd (domain.md 2: survey average ~$198; CRM exports hold no cost)",
     "sources.*.quality, sources.*.fit (readiness is not recorded; fitted by simulation)",
@@ -30,6 +32,9 @@ ALWAYS_DEFAULT: tuple[str, ...] = (
     "team shift, selling share, minutes per attempt (domain.md 4)",
     "burnout (domain.md 5)",
 )
+
+#: What replaces "fitted by simulation" when the fit is skipped (``--no-simulate``).
+_NOT_FITTED = "not fitted: the fit by simulation was skipped"
 
 
 def _round(value: float) -> float:
@@ -55,6 +60,7 @@ def build_scenario(
     extras: dict[str, Any],
     frame: pd.DataFrame,
     name: str = "calibrated",
+    simulate: bool = True,
 ) -> tuple[Scenario, dict[str, str], list[str]]:
     """The scenario the estimates describe, with one comment per calibrated field.
 
@@ -64,6 +70,9 @@ def build_scenario(
         From :func:`simfunnel.calibration.estimate.estimates`.
     frame
         The canonical lead frame (its dates set the run's start and horizon).
+    simulate
+        Whether the fit by simulation follows (False: the defaults list says the fields
+        it would have set are not fitted).
 
     Returns
     -------
@@ -78,7 +87,9 @@ def build_scenario(
         are clipped to the schema's ranges).
     """
     comments: dict[str, str] = {}
-    defaults: list[str] = list(ALWAYS_DEFAULT)
+    defaults: list[str] = [
+        d if simulate else d.replace("fitted by simulation", _NOT_FITTED) for d in ALWAYS_DEFAULT
+    ]
     by = {(r.field, r.source): r for r in table.itertuples(index=False)}
 
     def take(field: str, source: str, path: str, lo: float, hi: float) -> float | None:
@@ -242,6 +253,8 @@ def scenario_yaml(
     lines.append("# Fields calibrated from the data carry a comment: estimate, 95% interval,")
     lines.append("# rows behind it and method. These stay domain defaults:")
     lines += [f"#   - {d}" for d in defaults]
+    lines.append("# (domain.md N: section N of simfunnel's domain figures, cited as in the")
+    lines.append("# bundled scenarios.)")
     _emit(data, "", 0, comments, lines)
     return "\n".join(lines) + "\n"
 
