@@ -404,3 +404,19 @@ def test_calibration_report_refuses_a_missing_input_before_the_kernel(tmp_path):
             result.stderr.strip() == f"simfunnel: error: parameter {name}: no such file {value!r}"
         )
         assert not out.exists()
+
+
+def test_calibration_report_paths_in_a_list_are_resolved_too(tmp_path, monkeypatch):
+    from simfunnel.errors import ReportError
+    from simfunnel.reporting.report import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text("{}")
+    given = {"scenarios": ["mine.yaml", "volume_heavy"], "headline_json": "h.json", "n": 3}
+    assert absolute_paths(given) == {
+        "scenarios": [str(tmp_path / "mine.yaml"), "volume_heavy"],
+        "headline_json": "h.json",
+        "n": 3,
+    }
+    with pytest.raises(ReportError, match=r"parameter scenarios: no such file 'gone\.yaml'"):
+        absolute_paths({"scenarios": ["volume_heavy", "gone.yaml"]})

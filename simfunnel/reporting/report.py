@@ -149,16 +149,25 @@ def absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
     ReportError
         A value with an input file's suffix (``.csv``, ``.yaml``...) that names no file.
     """
-    resolved = dict(values)
-    for name, value in values.items():
-        if not isinstance(value, str) or not value or name == "headline_json":
-            continue
+
+    def one(name: str, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
         path = Path(value).expanduser()
         if path.exists():
-            if not path.is_absolute():
-                resolved[name] = str(path.resolve())
-        elif not name.endswith("_dir") and path.suffix.lower() in INPUT_SUFFIXES:
+            return value if path.is_absolute() else str(path.resolve())
+        if not name.endswith("_dir") and path.suffix.lower() in INPUT_SUFFIXES:
             raise ReportError(f"parameter {name}: no such file {value!r}")
+        return value
+
+    resolved = dict(values)
+    for name, value in values.items():
+        if name == "headline_json":
+            continue
+        if isinstance(value, list):  # e.g. a list of scenario names and files
+            resolved[name] = [one(name, item) for item in value]
+        else:
+            resolved[name] = one(name, value)
     return resolved
 
 
