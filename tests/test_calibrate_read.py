@@ -239,6 +239,7 @@ def test_a_deal_won_before_its_lead_was_created_blames_the_deals_column() -> Non
     message = str(caught.value)
     assert message.startswith("deals won.csv: column 'Close Date' (won_at) is before created_at")
     assert "(column 'Created' of leads)" in message and "'L0'" in message
+    assert "1 of 200 leads" in message  # counted per lead, the deals' dates joined to it
 
 
 def test_repeated_deal_rows_are_counted_not_summed() -> None:

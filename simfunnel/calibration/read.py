@@ -229,7 +229,8 @@ class _Problems:
         drop = pd.Series(False, index=self.found[0][1].index)
         for what, mask, example, table in self.found:
             n = int(mask.sum())
-            line = f"{table}: {what}: {n} of {self.rows} rows, e.g. {example}"
+            unit = "rows" if table == self.table else "leads"  # another file's, per lead
+            line = f"{table}: {what}: {n} of {self.rows} {unit}, e.g. {example}"
             if strict or n > max_share * self.rows:
                 hint = " (--strict: no bad row is skipped)" if strict else ""
                 raise CalibrationError(line + hint)
