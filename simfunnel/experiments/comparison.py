@@ -15,7 +15,12 @@ from tqdm.auto import tqdm
 
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done
-from simfunnel.experiments.replications import ScenarioLike, backend_context, t_interval
+from simfunnel.experiments.replications import (
+    ScenarioLike,
+    backend_context,
+    rounding,
+    t_interval,
+)
 from simfunnel.experiments.runner import PointTask, run_point
 from simfunnel.limits import check_limits
 from simfunnel.metrics import KPI_NAMES
@@ -165,7 +170,7 @@ def paired_interval(
     mean = float(d.mean())
     if len(x) < 2:
         return mean, math.nan, math.nan
-    if np.ptp(d) <= _rounding(x, base):
+    if np.ptp(d) <= rounding(x, base):
         # no spread beyond rounding: scipy would warn of precision loss and agree
         return mean, mean, mean
     ci = stats.ttest_rel(x, base).confidence_interval(confidence)
@@ -236,17 +241,12 @@ def ratio_interval(
     return math.nan, math.nan
 
 
-def _rounding(*samples: np.ndarray) -> float:
-    """A spread this small is rounding, not variation, at the samples' scale."""
-    return 1e-12 * max(1.0, *(float(np.abs(v).max(initial=0.0)) for v in samples))
-
-
 def _welch_half_width(x: np.ndarray, y: np.ndarray, confidence: float) -> float:
     """Half-width of the unpaired (Welch) interval: what pairing saves, for comparison."""
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if len(x) < 2 or len(y) < 2:
         return math.nan
-    if np.ptp(x) <= _rounding(x) and np.ptp(y) <= _rounding(y):
+    if np.ptp(x) <= rounding(x) and np.ptp(y) <= rounding(y):
         return 0.0
     ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence)
     return float((ci.high - ci.low) / 2)

@@ -37,6 +37,11 @@ def backend_context(
             yield made
 
 
+def rounding(*samples: np.ndarray) -> float:
+    """A spread this small is rounding, not variation, at the samples' scale."""
+    return 1e-12 * max(1.0, *(float(np.abs(v).max(initial=0.0)) for v in samples))
+
+
 def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of ``values`` (NaNs dropped).
 
@@ -50,7 +55,7 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
     mean = float(x.mean())
     if len(x) < 2:
         return mean, math.nan, math.nan
-    if np.ptp(x) <= 1e-12 * max(1.0, abs(mean)):
+    if np.ptp(x) <= rounding(x):
         # no spread beyond rounding: scipy would warn of precision loss and agree
         return mean, mean, mean
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
