@@ -37,6 +37,9 @@ from simfunnel.parameters import WEEKDAYS, Scenario
 from simfunnel.streams import stream
 
 #: The live per-lead state kept at the horizon, and its dtypes in the records.
+#: Quit draws are taken from each rep's stream this many at a time.
+_QUIT_BLOCK = 64
+
 _LIVE_COLUMNS: dict[str, Any] = {
     "status": np.int8,
     "stage": np.int8,
@@ -208,11 +211,13 @@ class FunnelBase:
         self._att_today: list[int] = []
         self._fruit_today: list[int] = []
         self._quit_rng: list[np.random.Generator] = []
+        self._quit_u: list[list[float]] = []  # each rep's quit draws, a block ahead
+        self._quit_next: list[int] = []
         self._days_recorded = 0
         for _ in range(team.reps):
             self._add_rep(hired_at=-math.inf)
         self._hires: list[float] = []
-        self._rep_days: dict[str, list[Any]] = {k: [] for k in REP_DAY_COLUMNS}
+        self._rep_rows: list[tuple[Any, ...]] = []  # a tuple a rep-day (REP_DAY_COLUMNS)
 
         self._end = self.env.event()
         # Created first, so that it runs before anything else due at the horizon.
@@ -253,6 +258,8 @@ class FunnelBase:
         self._fruit_today.append(0)
         # each rep (seat) has its own stream for quitting, kept whatever the team size
         self._quit_rng.append(stream(self.seed, "burnout", str(rep)))
+        self._quit_u.append([])
+        self._quit_next.append(0)
         self._idle.append(rep)
         return rep
 
@@ -295,6 +302,13 @@ class FunnelBase:
             self._end_of_day(day)
 
     def _end_of_day(self, day: int) -> None:
+        """Close a day: each rep's fatigue, quitting, ramp, and the day's record.
+
+        This runs for every rep on every day of the run and of the cohort's drain,
+        so it is written for speed: one record tuple a rep-day, the quit draws taken
+        from a block drawn ahead (the same numbers, in the same order, as one draw
+        a day), and every per-rep list bound locally.
+        """
         self._days_recorded = day + 1
         team, burn = self.scenario.team, self.scenario.burnout
         if team.round_the_clock:
@@ -302,79 +316,78 @@ class FunnelBase:
         else:
             paid = team.shift_hours if self._workday(day) else 0.0
         selling = min(self._selling_h, paid)
-        n_reps = len(self._employed)
         h0 = -math.log(1.0 - burn.annual_turnover) / 365.0
         now = self.env._now
-        rec = self._rep_days
-        rec_day, rec_rep, rec_paid, rec_selling = (
-            rec["day"],
-            rec["rep"],
-            rec["hours_paid"],
-            rec["hours_selling"],
-        )
-        rec_busy, rec_attempts, rec_fruitless, rec_fatigue, rec_quit = (
-            rec["hours_busy"],
-            rec["attempts"],
-            rec["fruitless"],
-            rec["fatigue"],
-            rec["quit"],
-        )
+        record = self._rep_rows.append
         employed, busy_today, busy_carry = self._employed, self._busy_today, self._busy_carry
         att_today, fruit_today, fatigues = self._att_today, self._fruit_today, self._fatigue
+        speed, conv, hired_at = self._speed, self._conv, self._hired_at
+        quit_u, quit_next = self._quit_u, self._quit_next
         burn_on = burn.enabled
         u_star, recovery, rise = burn.utilization_threshold, burn.recovery_days, burn.rise_per_day
         m, f_star = burn.futility_min_utilization, burn.futility_threshold
         futility_rise, quit_k = burn.futility_rise_per_day, burn.quit_fatigue_k
+        over_u, over_m = max(1e-9, 1.0 - u_star), max(1e-9, 1.0 - m)
+        over_f = max(1e-9, 1.0 - f_star)
         slowdown, conversion_loss = (
             burn.slowdown_at_full_fatigue,
             burn.conversion_loss_at_full_fatigue,
         )
         ramping = team.ramp_days > 0
-        for rep in range(n_reps):
+        ramp_h, ramp_start = team.ramp_days * 24.0, team.ramp_start_productivity
+        exp, expm1 = math.exp, math.expm1
+        for rep in range(len(employed)):
             if not employed[rep]:
                 continue
             busy = busy_today[rep]
-            attempts, fruitless = att_today[rep], fruit_today[rep]
+            attempts = att_today[rep]
+            fruitless = fruit_today[rep]
             fatigue = fatigues[rep]
             quit_today = False
             if burn_on:
-                util = min(1.0, busy / selling) if selling > 0 else 0.0
+                util = 0.0
+                if selling > 0:
+                    util = busy / selling
+                    if not util < 1.0:  # min(1.0, util)
+                        util = 1.0
                 fatigue -= fatigue / recovery
                 if util > u_star:
-                    fatigue += rise * (util - u_star) / max(1e-9, 1.0 - u_star)
+                    fatigue += rise * (util - u_star) / over_u
                 if attempts and util > m:
                     excess = fruitless / attempts - f_star
                     if excess > 0:
-                        weight = (util - m) / max(1e-9, 1.0 - m)
-                        fatigue += futility_rise * weight * excess / max(1e-9, 1.0 - f_star)
-                fatigue = min(1.0, max(0.0, fatigue))
+                        weight = (util - m) / over_m
+                        fatigue += futility_rise * weight * excess / over_f
+                if not fatigue > 0.0:  # min(1.0, max(0.0, fatigue))
+                    fatigue = 0.0
+                elif not fatigue < 1.0:
+                    fatigue = 1.0
                 fatigues[rep] = fatigue
-                hazard = h0 * math.exp(quit_k * fatigue)
-                quit_today = self._quit_rng[rep].random() < -math.expm1(-hazard)
-            rec_day.append(day)
-            rec_rep.append(rep)
-            rec_paid.append(paid)
-            rec_selling.append(selling)
-            rec_busy.append(busy)
-            rec_attempts.append(attempts)
-            rec_fruitless.append(fruitless)
-            rec_fatigue.append(fatigue)
-            rec_quit.append(quit_today)
+                k = quit_next[rep]
+                draws = quit_u[rep]
+                if k == len(draws):
+                    draws = quit_u[rep] = self._quit_rng[rep].random(_QUIT_BLOCK).tolist()
+                    k = 0
+                quit_next[rep] = k + 1
+                quit_today = draws[k] < -expm1(-(h0 * exp(quit_k * fatigue)))
+            record((day, rep, paid, selling, busy, attempts, fruitless, fatigue, quit_today))
             carry = busy_carry[rep]
-            busy_today[rep] = min(carry, 24.0)
-            busy_carry[rep] = carry - busy_today[rep]
+            if carry:
+                busy_today[rep] = today = 24.0 if carry > 24.0 else carry
+                busy_carry[rep] = carry - today
+            else:
+                busy_today[rep] = 0.0
             att_today[rep] = 0
             fruit_today[rep] = 0
             if quit_today:
                 self._quit(rep)
                 continue
             productivity = 1.0
-            if self._hired_at[rep] > -math.inf and ramping:
-                ramp = (now - self._hired_at[rep]) / (team.ramp_days * 24.0)
-                start = team.ramp_start_productivity
-                productivity = min(1.0, start + (1.0 - start) * ramp)
-            self._speed[rep] = (1.0 + slowdown * fatigue) / productivity
-            self._conv[rep] = 1.0 - conversion_loss * fatigue
+            if ramping and hired_at[rep] > -math.inf:
+                ramp = (now - hired_at[rep]) / ramp_h
+                productivity = min(1.0, ramp_start + (1.0 - ramp_start) * ramp)
+            speed[rep] = (1.0 + slowdown * fatigue) / productivity
+            conv[rep] = 1.0 - conversion_loss * fatigue
         if team.round_the_clock and self._check_budget:
             self._new_selling_day()
 
@@ -508,8 +521,11 @@ class FunnelBase:
             "fit": d["fit"],
             "score": d["score"],
         }
+        rows = self._rep_rows
+        by_column = zip(*rows, strict=True) if rows else [()] * len(REP_DAY_COLUMNS)
         rep_days = {
-            key: _column(self._rep_days[key], dtype) for key, dtype in REP_DAY_COLUMNS.items()
+            key: np.fromiter(values, dtype, len(rows))
+            for (key, dtype), values in zip(REP_DAY_COLUMNS.items(), by_column, strict=True)
         }
         return Records(
             leads=leads,
