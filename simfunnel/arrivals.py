@@ -22,12 +22,14 @@ def _profile(weights: tuple[float, ...] | None, n: int) -> np.ndarray:
 
 
 def rate_multiplier(source: Source, scenario: Scenario, hours: np.ndarray) -> np.ndarray:
-    """Relative arrival rate of ``source`` at each of ``hours`` (mean 1 without bursts)."""
+    """Relative arrival rate of ``source`` at each of ``hours`` (>= 0; mean 1 without bursts)."""
     first_weekday = scenario.run.start_date.weekday()
-    day = np.floor(hours / 24.0).astype(np.int64)
-    dow = _profile(source.day_of_week_profile, 7)[(day + first_weekday) % 7]
-    hod = _profile(source.hour_of_day_profile, 24)[np.floor(hours % 24.0).astype(np.int64)]
-    mult = dow * hod
+    # The week's 168 hourly weights, Monday 0:00 first; hour h of the run (h >= 0) is
+    # hour (h + 24 * first_weekday) mod 168 of the week.
+    week = np.multiply.outer(
+        _profile(source.day_of_week_profile, 7), _profile(source.hour_of_day_profile, 24)
+    ).ravel()
+    mult = week[(hours.astype(np.int64) + 24 * first_weekday) % 168]
     for burst in source.bursts:
         start = scenario.day_offset(burst.start)
         end = scenario.day_offset(burst.end) + 24.0

@@ -503,11 +503,11 @@ class FunnelModel(FunnelBase):
         def at_horizon(event: Timeout) -> None:
             """Keep the state at the horizon; stop, or drain the cohort."""
             nonlocal draining
-            self._keep_snapshot()
             draining = self._draining = True
             if not cohort or not unresolved:
-                finish()
+                self._stop_at_horizon()
             else:
+                self._keep_snapshot()
                 Timeout(env, end_limit - horizon).callbacks.append(finish)
 
         rep_wakes = [_Wake(rep) for rep in range(len(self._employed))]

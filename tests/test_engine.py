@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 from simfunnel.model import FINAL_STATES, FunnelModel
+from simfunnel.model_core import _column
 from simfunnel.model_reference import ReferenceFunnelModel
 from simfunnel.parameters import load_scenario
 from simfunnel.queueing import textbook_scenario
+from simfunnel.streams import stream
 
 SHORT = {"run.horizon_days": 45, "run.warmup_days": 7, "run.drain_days": 30}
 # Each case switches on a branch of the hot path: routing policies, round the clock,
@@ -134,3 +138,56 @@ def test_simpys_queue_holds_the_reps_and_line_heads_not_every_lead_in_flight() -
     fixed = scenario.team.reps + len(scenario.sources) + 8  # horizon, days, shifts, lines
     assert max(engine) <= fixed
     assert max(reference) > 5 * fixed
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        ([0, 3, 255, 7], np.int32),  # small whole numbers: through a bytearray
+        ([0, 1, 127], np.int8),
+        ([True, False, True], bool),
+        ([-1, 4, 2], np.int32),  # negative: through fromiter
+        ([300, 2], np.int16),  # above 255
+        ([1.5, -2.0, math.nan], float),
+        ([], np.int32),
+    ],
+)
+def test_a_column_is_what_numpy_makes_of_the_list(values: list[Any], dtype: Any) -> None:
+    column = _column(values, dtype)
+    expected = np.array(values, dtype=dtype)
+    assert column.dtype == expected.dtype
+    assert np.array_equal(column, expected, equal_nan=column.dtype.kind == "f")
+    assert column.flags.writeable
+
+
+def test_a_column_refuses_what_its_type_cannot_hold() -> None:
+    with pytest.raises(OverflowError):
+        _column([0, 200], np.int8)  # a byte, but not an int8
+
+
+def test_quits_follow_one_draw_a_rep_day_from_each_seats_stream() -> None:
+    """Quit draws are taken a block ahead: the same numbers as one draw a day."""
+    name, overrides, seed = CASES["burnout_quits_and_hires"]
+    scenario = load_scenario(name, {**SHORT, **overrides})
+    days = FunnelModel(scenario, seed).run().rep_days
+    burn = scenario.burnout
+    h0 = -math.log(1.0 - burn.annual_turnover) / 365.0
+    streams: dict[int, np.random.Generator] = {}
+    expected = []
+    for rep, fatigue in zip(days["rep"].tolist(), days["fatigue"].tolist(), strict=True):
+        rng = streams.setdefault(rep, stream(seed, "burnout", str(rep)))
+        hazard = h0 * math.exp(burn.quit_fatigue_k * fatigue)
+        expected.append(rng.random() < -math.expm1(-hazard))
+    assert days["quit"].sum() >= 2
+    assert days["quit"].tolist() == expected
+
+
+def test_window_accounting_stops_at_the_horizon() -> None:
+    """The run ends at the horizon: its end state is the horizon's, kept without a copy."""
+    overrides = {**SHORT, "run.accounting": "window"}
+    scenario = load_scenario("balanced", overrides)
+    records = FunnelModel(scenario, 1).run()
+    assert records.end_hours == scenario.run.horizon_days * 24.0
+    assert np.array_equal(records.leads["cohort_state"], records.leads["final_state"])
+    assert np.array_equal(records.leads["cohort_stage"], records.leads["furthest_stage"])
+    assert records.rep_days["day"].max() == scenario.run.horizon_days - 1
