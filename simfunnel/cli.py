@@ -413,6 +413,12 @@ def _add_experiment_commands(sub: Any) -> None:
     rp.add_argument("--out", help="folder for the executed notebook, HTML and JSON")
     rp.add_argument("--list", action="store_true", help="list the notebooks and parameters")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    rp.add_argument(
+        "--kernel-per-report",
+        action="store_true",
+        help="a batch starts a fresh kernel for every report instead of resetting one "
+        "(slower; for a notebook that changes module state)",
+    )
     rp.set_defaults(func=_cmd_report)
 
 
@@ -868,7 +874,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"spreadsheet:       {done.xlsx}")
         print(f"HTML report:       {done.html}")
         return 0
-    index = report.run_batch(args.notebook, sets, args.out, progress=not args.quiet)
+    index = report.run_batch(
+        args.notebook,
+        sets,
+        args.out,
+        progress=not args.quiet,
+        kernel_per_report=args.kernel_per_report,
+    )
     print(f"{len(sets)} reports; index: {index}")
     return 0
 

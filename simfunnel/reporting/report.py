@@ -14,7 +14,6 @@ absolute one, and an input file that is not there is refused first.
 
 from __future__ import annotations
 
-import functools
 import glob
 import html
 import itertools
@@ -22,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,14 +230,8 @@ def _image_alt_texts(nb: Any) -> dict[str, str]:
     return out
 
 
-def export_html(notebook: Path, target: Path, title: str) -> Path:
-    """A self-contained HTML page of an executed notebook, code hidden, images embedded.
-
-    Each figure shown through :func:`simfunnel.reporting.plots.show` keeps its alt text
-    (nbconvert's template drops it and writes "No description has been provided").
-    """
-    import nbformat
-    from bs4 import BeautifulSoup
+def _html_exporter() -> Any:
+    """The HTML exporter (nbconvert's) of reports: lab template, code hidden, images inline."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
@@ -247,6 +239,74 @@ def export_html(notebook: Path, target: Path, title: str) -> Path:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
+    return exporter
+
+
+def _warm_exporter() -> Any:
+    """An HTML exporter that has already exported once, and the workbook's imports.
+
+    The first export loads nbconvert, compiles its templates and builds its markdown
+    and highlighting filters (about a second); run in a thread while the kernel
+    executes the cells (the command then mostly waits on the kernel), that second
+    leaves the report's critical path. The exporter keeps no state from one export
+    to the next.
+    """
+    import nbformat
+
+    import simfunnel.reporting.workbook  # noqa: F401  (openpyxl: the workbook comes next)
+
+    exporter = _html_exporter()
+    v4 = nbformat.v4
+    png = (  # one white pixel
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4"
+        "2mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+    )
+    sample = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell(
+                "# Title\n\n**bold**, *em*, `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+            ),
+            v4.new_code_cell(
+                "x",
+                outputs=[
+                    v4.new_output("stream", name="stdout", text="text\n"),
+                    v4.new_output("display_data", data={"text/markdown": "*takeaway*"}),
+                    v4.new_output("display_data", data={"image/png": png, "text/plain": "alt"}),
+                    v4.new_output("execute_result", data={"text/html": "<table></table>"}),
+                ],
+            ),
+        ]
+    )
+    exporter.from_notebook_node(sample, resources={"metadata": {"name": "warm-up"}})
+    return exporter
+
+
+_EXPORTER: Any = None
+
+
+def _exporter_soon() -> Any:
+    """A future of :func:`_warm_exporter`, started in a thread on the first call."""
+    global _EXPORTER
+    if _EXPORTER is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simfunnel-export")
+        _EXPORTER = pool.submit(_warm_exporter)
+        pool.shutdown(wait=False)
+    return _EXPORTER
+
+
+def export_html(notebook: Path, target: Path, title: str, exporter: Any = None) -> Path:
+    """A self-contained HTML page of an executed notebook, code hidden, images embedded.
+
+    Each figure shown through :func:`simfunnel.reporting.plots.show` keeps its alt text
+    (nbconvert's template drops it and writes "No description has been provided").
+    ``exporter`` is an exporter from an earlier export, to skip building one.
+    """
+    import nbformat
+    from bs4 import BeautifulSoup
+
+    exporter = exporter or _html_exporter()
     nb = nbformat.read(notebook, as_version=4)
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
@@ -293,11 +353,33 @@ def run_report(
         A cell raised: the cell is named by its index in the saved notebook and its
         first line, with its error.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    from simfunnel.reporting.kernel import ReportKernel, notebook_imports
 
     path = resolve_notebook(notebook)
-    params = _with_default_baseline(parameters or {}, notebook_parameters(path))
+    # the kernel boots and imports the notebook's modules while the parameters are checked
+    with ReportKernel(notebook_imports(path)) as kernel:
+        return _run_on(kernel, path, parameters or {}, out, name, progress)
+
+
+def _run_on(
+    kernel: Any,
+    path: Path,
+    parameters: dict[str, Any],
+    out: str | Path,
+    name: str | None,
+    progress: bool | dict[str, Any],
+) -> Report:
+    """:func:`run_report` on a running :class:`~simfunnel.reporting.kernel.ReportKernel`.
+
+    After a failure the kernel is replaced by a fresh one, ready for the next report.
+    """
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    from simfunnel.reporting.kernel import KernelFailed, papermill_engine
+
+    params = _with_default_baseline(parameters, notebook_parameters(path))
     declared = check_parameters(path, params)
     params = absolute_paths(params)
     name = _slug(name or path.stem)
@@ -309,32 +391,47 @@ def run_report(
         headline_path = staging / f"{name}.json"
         if "headline_json" in declared:
             params["headline_json"] = str(headline_path.resolve())
-        config = _kernel_config()
+        exporter = _exporter_soon()  # built in a thread while the cells run
         try:
+            kernel.prepare(folder)
             pm.execute_notebook(
                 str(path),
                 str(executed),
                 parameters=params,
-                cwd=str(folder),
                 kernel_name="python3",
                 progress_bar=progress,
                 log_output=False,
-                config=config,
-                extra_arguments=_QUIET_KERNEL,
-                kernel_manager_class=_quiet_kernel_manager(),
+                request_save_on_cell_execute=False,  # a failure saves the partial notebook
+                engine_name=papermill_engine(),
+                kernel=kernel,
             )
         except PapermillExecutionError as exc:
+            kernel.replace()
             _set_aside(final, name)
             if executed.is_file():
                 os.replace(executed, final["ipynb"])
             raise NotebookFailed(_failure(path.stem, final["ipynb"], exc)) from None
-        finally:
-            shutil.rmtree(os.path.dirname(config.KernelManager.ip), ignore_errors=True)
+        except DeadKernelError:
+            kernel.replace()
+            _set_aside(final, name)
+            raise NotebookFailed(
+                f"{path.stem}: the kernel died while running a cell (the cell ended its "
+                "process, or it ran out of memory)"
+            ) from None
+        except KernelFailed as exc:
+            kernel.replace()
+            _set_aside(final, name)
+            raise NotebookFailed(f"{path.stem}: {exc}") from None
         import nbformat
 
         source_nb = nbformat.read(path, as_version=4)
         source_nb.metadata["simfunnel_stem"] = path.stem
-        export_html(executed, staging / f"{name}.html", title=page_title(source_nb, name))
+        export_html(
+            executed,
+            staging / f"{name}.html",
+            title=page_title(source_nb, name),
+            exporter=exporter.result(),
+        )
         headline = json.loads(headline_path.read_text()) if headline_path.is_file() else {}
         given = {k: v for k, v in params.items() if k != "headline_json"}
         if headline:
@@ -379,29 +476,6 @@ def _with_default_baseline(
     if "what_if" in declared and "what_if" not in params:
         params["what_if"] = False  # no one is there to move the sliders of a report
     return params
-
-
-#: The kernel logs a harmless "KeyboardInterrupt caught in kernel" error when it
-#: is shut down: keep its own log to critical messages (cell errors still show).
-_QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
-
-
-@functools.cache
-def _quiet_kernel_manager() -> type:
-    """A kernel manager whose kernel writes nothing on the command's stderr.
-
-    A kernel stopped after a failed cell may still log a tornado traceback from its
-    control channel, whatever its log level; the user's one-line error must stay one
-    line. Cell errors and outputs travel as messages, not on the kernel's stderr.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    class QuietKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            kw.setdefault("stderr", subprocess.DEVNULL)
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return QuietKernelManager
 
 
 def _set_aside(final: dict[str, Path], name: str) -> None:
@@ -577,6 +651,7 @@ def run_batch(
     sets: list[dict[str, Any]],
     out: str | Path,
     progress: bool = False,
+    kernel_per_report: bool = False,
 ) -> Path:
     """One report per parameter set into ``out``, and an ``index.html`` linking them.
 
@@ -584,28 +659,44 @@ def run_batch(
     in the index with its error, and the others still run. ``progress`` shows a bar
     of reports done out of the total, and under it the current report's cells.
 
+    The reports run one after another on one kernel, reset between reports (see
+    :mod:`simfunnel.reporting.kernel`), which spares each report after the first the
+    kernel's start and the notebook's imports; after a failure the next report gets a
+    fresh kernel. ``kernel_per_report`` starts a fresh kernel for every report, for a
+    notebook that changes state a reset cannot undo.
+
     Returns
     -------
     Path
         The index page.
     """
-    path = resolve_notebook(notebook)
-    for params in sets:
-        check_parameters(path, params)
-        absolute_paths(params)  # refuse a missing input file before any report runs
-    folder = _output_folder(out)
-    from tqdm.auto import tqdm
+    from contextlib import nullcontext
 
-    rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
-    with tqdm(total=len(sets), desc="reports", unit="report", disable=not progress) as bar:
-        for name, params in zip(set_names(sets), sets, strict=True):
-            cells = {"desc": name[:30], "leave": False} if progress else False
-            try:
-                done = run_report(path, params, folder / name, name, progress=cells)
-                rows.append((name, params, done, ""))
-            except NotebookFailed as exc:
-                rows.append((name, params, None, str(exc)))
-            bar.update(1)
+    from simfunnel.reporting.kernel import ReportKernel, notebook_imports
+
+    path = resolve_notebook(notebook)
+    warm = notebook_imports(path)
+    shared = nullcontext(None) if kernel_per_report else ReportKernel(warm)
+    with shared as kernel:  # it boots while the sets are checked
+        for params in sets:
+            check_parameters(path, params)
+            absolute_paths(params)  # refuse a missing input file before any report runs
+        folder = _output_folder(out)
+        from tqdm.auto import tqdm
+
+        rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
+        with tqdm(total=len(sets), desc="reports", unit="report", disable=not progress) as bar:
+            for name, params in zip(set_names(sets), sets, strict=True):
+                cells = {"desc": name[:30], "leave": False} if progress else False
+                try:
+                    if kernel is None:
+                        done = run_report(path, params, folder / name, name, progress=cells)
+                    else:
+                        done = _run_on(kernel, path, params, folder / name, name, cells)
+                    rows.append((name, params, done, ""))
+                except NotebookFailed as exc:
+                    rows.append((name, params, None, str(exc)))
+                bar.update(1)
     index = folder / "index.html"
     partial = folder / ".index.html.partial"
     partial.write_text(_index_page(path.stem, rows), encoding="utf-8")
