@@ -5,9 +5,10 @@ in interleaved rounds (medians):
 
 - as shipped, and with simulations made negligible ("tiny": a 14-day horizon,
   2 replications, one team size); the tiny report is the overhead;
-- the tiny report at the revision before kernel reuse (``--before``, default
-  ``098161b``, unpacked with ``git archive`` and run on the same interpreter), so the
-  before and after figures come from the same run on the same machine;
+- the tiny report at the revision before the reports' kernel was reused and warmed
+  (``--before``; by default the parent of the commit that added
+  ``simfunnel/reporting/kernel.py``), unpacked with ``git archive`` and run on the same
+  interpreter, so the before and after figures come from one run on one machine;
 - a batch of 4 tiny reports (4 seeds) on one kernel, as shipped, and with
   ``--kernel-per-report`` (a fresh kernel for every report).
 
@@ -43,8 +44,31 @@ TINY = [
 ]
 BATCH = 4
 KERNEL_IMPORTS = "import simfunnel, simfunnel.reporting, pandas, matplotlib.pyplot"
-#: The last revision before the kernel was reused and warmed (the "before" figures).
-BEFORE = "098161b"
+#: The file whose arrival marks the "after": the kernel reused and warmed.
+KERNEL_MODULE = "simfunnel/reporting/kernel.py"
+
+
+def before_kernel() -> str | None:
+    """The revision just before :data:`KERNEL_MODULE` was added, or None if unknown."""
+    try:
+        added = subprocess.run(
+            ["git", "log", "--diff-filter=A", "--format=%H", "--", KERNEL_MODULE],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if not added:
+        return None
+    return subprocess.run(
+        ["git", "rev-parse", "--short", f"{added[-1]}^"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
 
 
 def command(out: Path, parameters: list[tuple[str, str]], *extra: str) -> list[str]:
@@ -108,8 +132,9 @@ def unpack(rev: str, into: Path) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--before", default=BEFORE, help="revision of the 'before' figures")
+    parser.add_argument("--before", help="revision of the 'before' figures")
     args = parser.parse_args()
+    args.before = args.before or before_kernel()
     print(f"machine: {label()}")
     work = Path(tempfile.mkdtemp(prefix="simfunnel-bench-report-"))
     counter = iter(range(10**6))
@@ -129,7 +154,7 @@ def main() -> None:
         return go
 
     try:
-        old = unpack(args.before, work / "before")
+        old = unpack(args.before, work / "before") if args.before else None
         run(command(work / "warm", TINY))  # warm the file cache
         if old is not None:
             run(command(work / "warm-before", TINY), cwd=old)  # and compile its modules
@@ -167,7 +192,7 @@ def main() -> None:
     if "tiny_before" in times:
         before = med("tiny_before")
         print(
-            f"  tiny report before ({args.before})          {before[0]:5.1f} s; overhead "
+            f"  tiny report before (at {args.before})        {before[0]:5.1f} s; overhead "
             f"{before[1]:.1f} s"
         )
         print(

@@ -252,8 +252,7 @@ def _warm_exporter() -> Any:
     to the next.
     """
     import nbformat
-
-    import simfunnel.reporting.workbook  # noqa: F401  (openpyxl: the workbook comes next)
+    import openpyxl  # noqa: F401  (the workbook comes next)
 
     exporter = _html_exporter()
     v4 = nbformat.v4
