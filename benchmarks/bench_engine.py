@@ -14,16 +14,28 @@ time: on a shared machine, other jobs inflate wall time far more; see ``machine.
   CPL held flat so the leads grow 8x); target: within 15%;
 - the abandonment share against Erlang A, and peak memory per lead.
 
-Usage: ``python benchmarks/bench_engine.py [--leads N] [--rounds R]``
+The fixed cost is also measured against the former code (the commit before the
+hot path's rewrite, ``--former``), checked out with ``git worktree`` into a temporary
+folder: both trees run the same script in fresh processes, in interleaved rounds.
+Without git or that commit the comparison is skipped, and says so.
+
+Usage: ``python benchmarks/bench_engine.py [--leads N] [--rounds R] [--former COMMIT]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import random
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import simpy
@@ -37,6 +49,34 @@ from simfunnel.queueing import erlang_a, textbook_scenario
 
 LAM, SERVERS, WORK, PATIENCE = 18.0, 20, 1.0, 2.0
 CPU = time.process_time
+ROOT = Path(__file__).resolve().parent.parent
+#: The last commit before the hot path was rewritten (records as they are today).
+FORMER = "765b95e"
+
+# Set-up (which frees the previous run's model, as a loop of runs does) and records
+# of the M/M/c+M reduction, in whichever tree this runs in: the former code assembles
+# its records inside run(), after the clock stops, so both are timed that way.
+FIXED_COST_SCRIPT = """
+import json, sys, time
+from simfunnel.model import FunnelModel
+from simfunnel.queueing import textbook_scenario
+leads, rounds = int(sys.argv[1]), int(sys.argv[2])
+scenario = textbook_scenario(18.0, 20, 1.0, 2.0, horizon_days=leads / 18.0 / 24.0, warmup_days=2)
+model = FunnelModel(scenario)
+model.run()
+setup, records = [], []
+for _ in range(rounds):
+    t0 = time.process_time()
+    model = FunnelModel(scenario)
+    t1 = time.process_time()
+    model.env.run(until=model._end)
+    t2 = time.process_time()
+    model.run()  # the clock has stopped: records only
+    t3 = time.process_time()
+    setup.append(t1 - t0)
+    records.append(t3 - t2)
+print(json.dumps({"setup": setup, "records": records}))
+"""
 
 
 def idiomatic_simpy(n_leads: int, seed: int) -> tuple[float, int]:
@@ -92,10 +132,61 @@ def leads_of(model_class: type, scenario: Scenario) -> int:
     return int(model.n_leads)
 
 
+def fixed_cost_against(former: str, leads: int, rounds: int) -> None:
+    """Fixed cost of a run, this tree against the ``former`` commit, in fresh processes."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        print(f"  fixed cost against {former}: skipped (no git repository here)")
+        return
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", f"{former}^{{commit}}"], capture_output=True
+    )
+    if found.returncode:
+        print(f"  fixed cost against {former}: skipped (commit not in this clone)")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="simfunnel-former-")) / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), former],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        trees = {"former": folder, "now": ROOT}
+        times: dict[str, dict[str, list[float]]] = {k: {"setup": [], "records": []} for k in trees}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                out = subprocess.run(
+                    [sys.executable, "-c", FIXED_COST_SCRIPT, str(leads), "3"],
+                    cwd=tree,
+                    env={**os.environ, "PYTHONPATH": str(tree)},
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                for key, values in json.loads(out.stdout).items():
+                    times[name][key].extend(values)
+        fixed = {k: median(v["setup"]) + median(v["records"]) for k, v in times.items()}
+        for name in trees:
+            print(
+                f"  {name:<6} (set-up {median(times[name]['setup']):.3f} s, records "
+                f"{median(times[name]['records']):.3f} s) = {fixed[name]:.3f} s"
+            )
+        print(
+            f"  fixed cost now {fixed['now'] / fixed['former']:.2f}x the former code's "
+            f"({former}; target <= 0.5x); {rounds} interleaved rounds of 3, medians"
+        )
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
+            capture_output=True,
+        )
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--former", default=FORMER, help="commit to compare the fixed cost with")
     args = parser.parse_args()
     days = args.leads / LAM / 24.0
     scenario = textbook_scenario(LAM, SERVERS, WORK, PATIENCE, horizon_days=days, warmup_days=2)
@@ -154,6 +245,8 @@ def main() -> None:
         f"{rec:.3f} s = {setup + rec:.3f} s ({1e6 * (setup + rec) / n_sf:.2f} us a lead, "
         f"{100 * (setup + rec) / total:.0f}% of the run); simulation {sim:.3f} s"
     )
+    print(f"fixed cost against the former code, M/M/c+M reduction, {n_sf:,} leads:")
+    fixed_cost_against(args.former, args.leads, 4)
 
     # one-year bundled scenarios: engine against reference
     print(f"one-year run of each bundled scenario, engine against reference ({3} rounds):")

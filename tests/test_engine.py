@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from simfunnel.model import FINAL_STATES, FunnelModel
-from simfunnel.model_core import _column
+from simfunnel.model_core import _collector_off_the_lists, _column
 from simfunnel.model_reference import ReferenceFunnelModel
 from simfunnel.parameters import load_scenario
 from simfunnel.queueing import textbook_scenario
@@ -191,3 +192,22 @@ def test_window_accounting_stops_at_the_horizon() -> None:
     assert np.array_equal(records.leads["cohort_state"], records.leads["final_state"])
     assert np.array_equal(records.leads["cohort_stage"], records.leads["furthest_stage"])
     assert records.rep_days["day"].max() == scenario.run.horizon_days - 1
+
+
+def test_a_run_leaves_the_cycle_collector_as_it_found_it() -> None:
+    scenario = load_scenario("balanced", SHORT)
+    assert gc.get_freeze_count() == 0
+    FunnelModel(scenario, 1).run()
+    assert gc.get_freeze_count() == 0  # what the run froze is unfrozen
+    with pytest.raises(RuntimeError), _collector_off_the_lists():
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("a run that fails")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # someone else's choice, e.g. before forking workers
+    try:
+        frozen = gc.get_freeze_count()
+        FunnelModel(scenario, 1).run()
+        # left frozen (objects freed meanwhile leave the count), and nothing added
+        assert 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
