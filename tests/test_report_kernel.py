@@ -29,6 +29,7 @@ state = {
     "divide": np.geterr()["divide"],
     "cwd": os.getcwd(),
     "count": get_ipython().execution_count,
+    "frozen": gc.get_freeze_count(),
 }
 if headline_json:
     Path(headline_json).write_text(json.dumps({"summary": {"tag": tag}, "state": state}))
@@ -63,7 +64,8 @@ def state_notebook(path):
         nbformat.v4.new_markdown_cell("# State"),
         params,
         nbformat.v4.new_code_cell(
-            "import json\nimport os\nimport sys\nimport warnings\nfrom pathlib import Path\n\n"
+            "import gc\nimport json\nimport os\nimport sys\nimport warnings\n"
+            "from pathlib import Path\n\n"
             "import matplotlib\nimport numpy as np\nimport pandas as pd"
         ),
         nbformat.v4.new_code_cell(STATE),
@@ -133,6 +135,9 @@ def test_each_report_of_a_batch_starts_from_a_fresh_kernels_state(runs):
     fresh = json.loads((folder / "alone" / "state.json").read_text())["state"]
     assert fresh["leaked"] is False and fresh["environ"] is None and fresh["divide"] != "raise"
     assert fresh["cwd"] == str((folder / "alone").resolve())
+    # nothing is frozen out of garbage collection: a simulation run freezes the objects
+    # it finds only when no one else has (simfunnel.model_core)
+    assert fresh["frozen"] == 0
     out = folder / "shared"
     for tag in "abdf":  # after changes, after a failed cell, after a dead kernel
         where, state, _ = report_of(out, tag)

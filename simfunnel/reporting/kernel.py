@@ -71,7 +71,6 @@ del _simfunnel_warm
 # start-up imports (what a fresh kernel gives a notebook); later, it puts that back.
 _PREPARE = """\
 def _simfunnel_prepare(folder):
-    import gc
     import os
     import sys
     import warnings
@@ -81,7 +80,6 @@ def _simfunnel_prepare(folder):
     mpl = sys.modules.get("matplotlib")
     np = sys.modules.get("numpy")
     if base is None:
-        gc.freeze()  # the start-up imports, as below
         base = {{
             "filters": list(warnings.filters),
             "environ": dict(os.environ),
@@ -111,10 +109,7 @@ def _simfunnel_prepare(folder):
         os.environ.update(base["environ"])
         sys.path[:] = base["path"]
     os.chdir(folder)
-    shell.reset(new_session=True)  # runs a full garbage collection
-    # what is left (modules and their caches) lives as long as the kernel: leave it out
-    # of later collections, the next reset's included (0.1-0.2 s a report otherwise)
-    gc.freeze()
+    shell.reset(new_session=True)
 _simfunnel_prepare({folder!r})
 """
 
