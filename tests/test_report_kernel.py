@@ -70,9 +70,7 @@ def state_notebook(path):
         ),
         nbformat.v4.new_code_cell(STATE),
         nbformat.v4.new_code_cell(CHANGE),
-        nbformat.v4.new_code_cell(
-            "print(tag)\nsorted(k for k in globals() if not k.startswith('_'))"
-        ),
+        nbformat.v4.new_code_cell("print(tag)\nsorted(globals())"),
     ]
     nb.metadata["kernelspec"] = {
         "name": "python3",

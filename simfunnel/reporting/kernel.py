@@ -29,6 +29,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -69,6 +70,7 @@ del _simfunnel_warm
 
 # Run before each report. The first time, it records what the kernel holds after its
 # start-up imports (what a fresh kernel gives a notebook); later, it puts that back.
+# (IPython's namespace reset runs a full garbage collection, 0.1-0.2 s: only later.)
 _PREPARE = """\
 def _simfunnel_prepare(folder):
     import os
@@ -86,6 +88,7 @@ def _simfunnel_prepare(folder):
             "path": list(sys.path),
             "rc": mpl.rcParams.copy() if mpl else None,
             "np": (np.geterr(), np.get_printoptions()) if np else None,
+            "ns": {{k: v for k, v in shell.user_ns.items() if k != "_simfunnel_prepare"}},
         }}
         shell._simfunnel_baseline = base
     else:
@@ -108,9 +111,12 @@ def _simfunnel_prepare(folder):
             del os.environ[key]
         os.environ.update(base["environ"])
         sys.path[:] = base["path"]
+        shell.reset(new_session=True)  # namespace, history and execution count
+        for key, value in base["ns"].items():  # what reset leaves out (__doc__, _...)
+            shell.user_ns.setdefault(key, value)
     os.chdir(folder)
-    shell.reset(new_session=True)
 _simfunnel_prepare({folder!r})
+globals().pop("_simfunnel_prepare", None)  # a fresh kernel's namespace: nothing to reset
 """
 
 
@@ -207,7 +213,7 @@ class ReportKernel:
             self._launch()
         try:
             if not self._ready:
-                run_sync(self.kc.wait_for_ready)(timeout=START_TIMEOUT)
+                run_sync(self._until_ready)()
                 self._ready = True
             reply = run_sync(self.kc.execute_interactive)(
                 _PREPARE.format(folder=str(Path(folder).resolve())),
@@ -224,6 +230,38 @@ class ReportKernel:
                 f"the notebook kernel could not be reset: {content.get('ename')}: "
                 f"{content.get('evalue')}"
             )
+
+    async def _until_ready(self) -> None:
+        """jupyter_client's ``wait_for_ready`` without its last 0.2 s wait on IOPub.
+
+        A kernel_info reply on the shell channel, then a message on IOPub (the status
+        the kernel publishes around that request), show both channels connected. The
+        messages left on IOPub answer earlier requests, which every reader of a reply
+        skips (papermill's client and :meth:`prepare` match replies to requests).
+        """
+        from queue import Empty
+
+        from jupyter_core.utils import ensure_async
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            self.kc.kernel_info()
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=1))
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:
+                        await ensure_async(self.kc.iopub_channel.get_msg(timeout=0.2))
+                    except Empty:
+                        pass
+                    else:
+                        return
+            if not await ensure_async(self.km.is_alive()):
+                raise RuntimeError("the kernel died before it answered")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer in {START_TIMEOUT} s")
 
     def replace(self) -> None:
         """Shut the kernel down; the next report gets a fresh one (after a failure)."""
