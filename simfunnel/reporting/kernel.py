@@ -263,6 +263,17 @@ class ReportKernel:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no answer in {START_TIMEOUT} s")
 
+    def release(self) -> None:
+        """Kill the kernel's process without waiting for it: no report needs it any more.
+
+        Called once the last report's cells have run; :meth:`shutdown` then finds the
+        process gone instead of polling it every 0.1 s (jupyter_client's wait).
+        """
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None and self.km.provisioner is not None:
+            run_sync(self.km.provisioner.kill)()
+
     def replace(self) -> None:
         """Shut the kernel down; the next report gets a fresh one (after a failure)."""
         self.shutdown()

@@ -374,7 +374,7 @@ def run_report(
     path = resolve_notebook(notebook)
     # the kernel boots and imports the notebook's modules while the parameters are checked
     with ReportKernel(notebook_imports(path)) as kernel:
-        return _run_on(kernel, path, parameters or {}, out, name, progress)
+        return _run_on(kernel, path, parameters or {}, out, name, progress, last=True)
 
 
 def _run_on(
@@ -384,10 +384,12 @@ def _run_on(
     out: str | Path,
     name: str | None,
     progress: bool | dict[str, Any],
+    last: bool = False,
 ) -> Report:
     """:func:`run_report` on a running :class:`~simfunnel.reporting.kernel.ReportKernel`.
 
     After a failure the kernel is replaced by a fresh one, ready for the next report.
+    After the ``last`` report's cells the kernel is released before the export.
     """
     pm = _papermill()
     from nbclient.exceptions import DeadKernelError
@@ -438,6 +440,8 @@ def _run_on(
             kernel.replace()
             _set_aside(final, name)
             raise NotebookFailed(f"{path.stem}: {exc}") from None
+        if last:
+            kernel.release()
         import nbformat
 
         source_nb = nbformat.read(path, as_version=4)
@@ -702,13 +706,14 @@ def run_batch(
 
         rows: list[tuple[str, dict[str, Any], Report | None, str]] = []
         with tqdm(total=len(sets), desc="reports", unit="report", disable=not progress) as bar:
-            for name, params in zip(set_names(sets), sets, strict=True):
+            for number, (name, params) in enumerate(zip(set_names(sets), sets, strict=True)):
                 cells = {"desc": name[:30], "leave": False} if progress else False
+                last = number == len(sets) - 1
                 try:
                     if kernel is None:
                         done = run_report(path, params, folder / name, name, progress=cells)
                     else:
-                        done = _run_on(kernel, path, params, folder / name, name, cells)
+                        done = _run_on(kernel, path, params, folder / name, name, cells, last)
                     rows.append((name, params, done, ""))
                 except NotebookFailed as exc:
                     rows.append((name, params, None, str(exc)))
