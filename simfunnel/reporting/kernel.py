@@ -6,10 +6,11 @@ report. A :class:`ReportKernel` pays that once per batch, and hides most of it:
 
 - it is launched first, and imports the notebook's modules while it boots, so the
   command checks the parameters and loads papermill at the same time (two processes);
-- before each report, :meth:`ReportKernel.prepare` puts back what a notebook may
-  change: the namespace and history (execution counts start at 1 again), the working
-  folder, warnings filters, environment variables, ``sys.path``, matplotlib's rc
-  settings and open figures, pandas' options, numpy's error and print settings;
+- before each report, :meth:`ReportKernel.prepare` moves it into the report's folder
+  and, from the second report on, puts back what a notebook may change: the namespace
+  and history (execution counts start at 1 again), warnings filters, environment
+  variables, ``sys.path``, matplotlib's rc settings and open figures, pandas'
+  options, numpy's error and print settings;
 - after a failed report (a cell raised, or the kernel died) it is replaced by a fresh
   kernel, so nothing of the failure reaches the next report.
 
