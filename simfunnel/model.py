@@ -190,6 +190,7 @@ class FunnelModel(FunnelBase):
         reached_h = attempt_h + talk_h
         exp_work, max_att, spacing = self._exp_work, self._max_att, self._spacing
         p_opp, p_win, close_hours = self._p_opp, self._p_win, self._close_h
+        entry = self._entry
         check_budget, check_end = self._check_budget, self._check_end
         split_midnight = self._split_midnight
         cohort, horizon, end_limit = self._cohort, self.horizon, self.end_limit
@@ -470,7 +471,9 @@ class FunnelModel(FunnelBase):
             i = wake.lead
             now = env._now
             unresolved += 1
-            if below is not None and score[i] < below:
+            if entry[src[i]]:  # arrives qualified or as an opportunity: no calls
+                qualify(i, now)
+            elif below is not None and score[i] < below:
                 routed[i] = True
                 to_nurture(i, now)
             else:

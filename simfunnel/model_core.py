@@ -52,6 +52,10 @@ _LIVE_COLUMNS: dict[str, Any] = {
 }
 
 
+#: Entry stages as the stage numbers of the records.
+_ENTRY = {"lead": 0, "qualified": 2, "opportunity": 3}
+
+
 def _column(values: Sequence[Any], dtype: Any) -> np.ndarray:
     """A list as a numpy column.
 
@@ -190,8 +194,13 @@ class FunnelBase:
         self._exp_work = team.work_time == "exponential"
         self._max_att = team.max_attempts
         self._spacing = team.attempt_spacing_hours
+        # A source's entry stage: 0 the team works its leads, 2 they arrive qualified,
+        # 3 they arrive as opportunities (their opportunity chance is then one).
+        self._entry = [_ENTRY[s.entry_stage] for s in scenario.sources]
         self._p_opp = [
-            proc.opportunity_probability
+            1.0
+            if s.entry_stage == "opportunity"
+            else proc.opportunity_probability
             if s.opportunity_probability is None
             else s.opportunity_probability
             for s in scenario.sources

@@ -105,6 +105,9 @@ class ReferenceFunnelModel(FunnelBase):
 
     def _arrive(self, i: int) -> None:
         self._unresolved += 1
+        if self._entry[self._src[i]]:  # arrives qualified or as an opportunity
+            self._qualify(i, self.env._now)
+            return
         below = self._nurture_below
         if below is not None and self._score[i] < below:
             self._routed[i] = True

@@ -167,6 +167,13 @@ class Source(_Strict):
     quality: QualityMix = QualityMix()
     fit: FitDistribution = FitDistribution()
     deal_size: DealSize = DealSize()
+    entry_stage: Literal["lead", "qualified", "opportunity"] = Field(
+        "lead",
+        description="the stage this source's rows enter the funnel at: 'lead' (the team "
+        "calls them), 'qualified' (already qualified: the opportunity chance is drawn at "
+        "arrival) or 'opportunity' (already an open deal, closing with the win "
+        "probability); entries past 'lead' skip the team's calls",
+    )
     opportunity_probability: Probability | None = Field(
         None, description="qualified -> opportunity for this source; default: the process's"
     )

@@ -49,6 +49,14 @@ CASES = {
         },
         5,
     ),
+    "entry_stages": (
+        "balanced",
+        {
+            "sources.paid_social.entry_stage": "opportunity",
+            "sources.referral.entry_stage": "qualified",
+        },
+        7,
+    ),
     "burnout_quits_and_hires": (
         "volume_heavy",
         {
@@ -102,6 +110,35 @@ def test_the_engine_gives_the_reference_records_on_the_mmc_reduction() -> None:
     stale = engine.leads["final_state"] == FINAL_STATES.index("stale")  # type: ignore[attr-defined]
     assert stale.any()  # patience bites, so the stale path is compared too
     assert_same_records(engine, reference)
+
+
+def test_an_entry_past_lead_skips_the_calls_and_keeps_its_stage_chances() -> None:
+    """Rows that arrive as opportunities are never called and win at the win chance."""
+    scenario = load_scenario(
+        "balanced",
+        {
+            **SHORT,
+            "run.horizon_days": 120,
+            "run.drain_days": 365,  # every deal closes before the run ends
+            "sources.paid_social.entry_stage": "opportunity",
+            "sources.paid_social.win_probability": 0.8,
+            "sources.referral.entry_stage": "qualified",
+            "sources.referral.opportunity_probability": 0.5,
+            "sources.referral.win_probability": 1.0,
+        },
+    )
+    leads = FunnelModel(scenario, 11).run().leads
+    names = [s.name for s in scenario.sources]
+    for name, chance in (("paid_social", 0.8), ("referral", 0.5)):
+        mine = leads["source"] == names.index(name)
+        assert mine.sum() > 200
+        assert (leads["attempts"][mine] == 0).all()
+        assert np.isnan(leads["contact_hours"][mine]).all()
+        won = float((leads["cohort_stage"][mine] == 4).mean())
+        half = 3 * math.sqrt(chance * (1 - chance) / mine.sum()) + 1e-9
+        assert abs(won - chance) <= half, (name, won)
+    called = leads["source"] == names.index("paid_search")
+    assert (leads["attempts"][called] > 0).mean() > 0.5
 
 
 def test_the_burnout_case_quits_and_hires() -> None:
