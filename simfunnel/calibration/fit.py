@@ -61,17 +61,25 @@ class FitParameter:
     Attributes
     ----------
     name
-        ``contact_probability`` (global) or ``quality.ready`` (per source).
+        ``contact_probability`` (global), ``quality.ready`` (per source) or ``reach``
+        (per source: the stage chances in ``chain``, scaled together).
     source
         The source, or ``None`` for a global parameter.
     low, high
         Bounds of the search.
+    chain
+        For ``reach``: the source's stage chances that only their product is
+        identified for (``quality.ready``, ``opportunity_probability``,
+        ``win_probability``); each is set to its start raised to the power ``s``, the
+        parameter's value, so that s = 1 keeps the starts, s -> 0 takes every chance
+        towards one and the ratios of their logarithms stay as the defaults have them.
     """
 
     name: str
     source: str | None
     low: float
     high: float
+    chain: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -79,40 +87,103 @@ class FitParameter:
         return f"{self.source} {self.name}" if self.source else self.name
 
 
+#: The post-contact stages of the observed rates, and the stage chance that leads to each.
+_AFTER_CONTACT: tuple[str, ...] = ("qualified", "opportunity", "won")
+_CHANCE_OF: dict[str, str] = {
+    "qualified": "quality.ready",
+    "opportunity": "opportunity_probability",
+    "won": "win_probability",
+}
+
+#: How the calibration names the decomposition of a product of stage chances.
+DECOMPOSITION = (
+    "only the product of these stage chances is identified; decomposition: each is its "
+    "domain default raised to one common power, fitted so that the simulated rate "
+    "matches the observed one (the split between them is not identified)"
+)
+
+
+def chance(scenario: Scenario, source: str, name: str) -> float:
+    """A source's stage chance as the model uses it (its own, else the process's)."""
+    src = next(s for s in scenario.sources if s.name == source)
+    if name == "quality.ready":
+        return src.quality.ready
+    own = getattr(src, name)
+    return float(getattr(scenario.process, name) if own is None else own)
+
+
+def _free_chances(scenario: Scenario, source: str, deepest: str, after: int) -> list[str]:
+    """The stage chances up to ``deepest`` that no estimate has set for ``source``."""
+    src = next(s for s in scenario.sources if s.name == source)
+    entry = {"lead": 0, "qualified": 1, "opportunity": 2}[src.entry_stage]
+    chain = []
+    for stage in _AFTER_CONTACT[: _AFTER_CONTACT.index(deepest) + 1]:
+        name = _CHANCE_OF[stage]
+        position = _AFTER_CONTACT.index(stage)
+        if position < entry:
+            continue  # the rows enter past this stage
+        if name == "quality.ready":
+            if after > 1:
+                continue  # fitted on its own from the first observed stage
+        elif getattr(src, name) is not None:
+            continue  # estimated directly
+        if 0.0 < chance(scenario, source, name) < 0.999:
+            chain.append(name)
+    return chain
+
+
 def default_parameters(scenario: Scenario, observed: pd.DataFrame) -> list[FitParameter]:
     """What the observed stages can identify.
 
     The contact probability (first attempt; the retry probability keeps its ratio to
-    it) when ``contacted`` is observed, and each observed source's ready share (the
-    rest of its leads keep the not-ready to unqualified split) when any later stage is.
-    The global qualification chances of a ready lead stay as they are: with per-source
-    ready shares they are not identified separately from stage rates.
+    it) when ``contacted`` is observed; each observed source's ready share (the rest
+    of its leads keep the not-ready to unqualified split) when two or more stages past
+    contact are; and, where the deepest observed stage lies past chances that no
+    estimate has set (only won, or only converted, is in the data), a ``reach``
+    parameter that scales those chances together (:data:`DECOMPOSITION`). Sources that
+    enter at an opportunity need neither.
     """
     stages = set(observed["stage"])
     params: list[FitParameter] = []
     if "contacted" in stages:
         params.append(FitParameter("contact_probability", None, 0.02, 0.98))
-    if stages & {"qualified", "opportunity", "won"}:
-        seen = set(observed["source"])
-        params += [
-            FitParameter("quality.ready", s.name, 0.005, 0.995)
-            for s in scenario.sources
-            if s.name in seen
-        ]
+    seen = set(observed["source"])
+    for s in scenario.sources:
+        if s.name not in seen:
+            continue
+        mine = set(observed.loc[observed["source"] == s.name, "stage"])
+        after = [st for st in _AFTER_CONTACT if st in mine]
+        if not after:
+            continue
+        if len(after) > 1 and s.entry_stage == "lead":
+            params.append(FitParameter("quality.ready", s.name, 0.005, 0.995))
+        chain = _free_chances(scenario, s.name, after[-1], len(after))
+        if chain:
+            params.append(FitParameter("reach", s.name, 0.01, 10.0, tuple(chain)))
     return params
 
 
 def _start(scenario: Scenario, p: FitParameter) -> float:
     if p.name == "contact_probability":
         return scenario.process.contact_probability
+    if p.name == "reach":
+        return 1.0
     return next(s for s in scenario.sources if s.name == p.source).quality.ready
+
+
+def _quality(scenario: Scenario, source: str, ready: float) -> dict[str, float]:
+    """The source's quality mix with ``ready`` sales-ready; the rest keep their split."""
+    q = next(s for s in scenario.sources if s.name == source).quality
+    rest = q.not_ready + q.unqualified
+    share = q.not_ready / rest if rest > 0 else 0.5
+    not_ready = (1.0 - ready) * share
+    return {"ready": ready, "not_ready": not_ready, "unqualified": 1.0 - ready - not_ready}
 
 
 def _values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -> dict[str, Any]:
     """Field paths and the values that set ``params`` to ``x``."""
     out: dict[str, Any] = {}
     proc = scenario.process
-    by_name = {s.name: s for s in scenario.sources}
     for p, value in zip(params, x, strict=True):
         v = float(np.clip(value, p.low, p.high))
         if p.name == "contact_probability":
@@ -120,15 +191,15 @@ def _values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarray) -
             out["process.contact_probability"] = v
             out["process.retry_contact_probability"] = min(1.0, v * ratio)
         elif p.name == "quality.ready":
-            q = by_name[str(p.source)].quality
-            rest = q.not_ready + q.unqualified
-            share = q.not_ready / rest if rest > 0 else 0.5
-            not_ready = (1.0 - v) * share
-            out[f"sources.{p.source}.quality"] = {
-                "ready": v,
-                "not_ready": not_ready,
-                "unqualified": 1.0 - v - not_ready,
-            }
+            out[f"sources.{p.source}.quality"] = _quality(scenario, str(p.source), v)
+        elif p.name == "reach":
+            for name in p.chain:
+                scaled = chance(scenario, str(p.source), name) ** v
+                if name == "quality.ready":
+                    scaled = min(scaled, 0.999)
+                    out[f"sources.{p.source}.quality"] = _quality(scenario, str(p.source), scaled)
+                else:
+                    out[f"sources.{p.source}.{name}"] = scaled
         else:
             raise SimfunnelError(f"parameter {p.label!r}: not a parameter the fit knows")
     return out
@@ -167,6 +238,21 @@ def _with_values(scenario: Scenario, params: Sequence[FitParameter], x: np.ndarr
     return scenario_from_dict(raw)
 
 
+#: Columns of the fitted-parameters table.
+FIT_COLUMNS: tuple[str, ...] = (
+    "parameter",
+    "source",
+    "start",
+    "estimate",
+    "low",
+    "high",
+    "method",
+    "moments",
+    "identified",
+    "at_bound",
+    "note",
+)
+
 #: How the parameters table names a parameter the data cannot move.
 NOT_IDENTIFIED = "not identified (no observed rate responds to it); domain default kept"
 
@@ -192,8 +278,9 @@ def flag_lines(parameters: pd.DataFrame) -> list[str]:
             )
         elif row.get("at_bound", False):
             lines.append(
-                f"{label}: {row['estimate']:.4g} is at the bound of the search; the data push "
-                "it further (check that source's data)"
+                f"{label}: {row['estimate']:.4g} is at the bound of the search, where the "
+                "model's other chances stop the simulated rate short of the observed one "
+                "(the fit check shows by how much)"
             )
     return lines
 
@@ -356,6 +443,53 @@ def _clean_observed(observed: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     return table
 
 
+def _warm_start(
+    scenario: Scenario,
+    params: Sequence[FitParameter],
+    table: pd.DataFrame,
+    x: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    residuals: Callable[[np.ndarray], np.ndarray],
+    target: np.ndarray,
+    scale: np.ndarray,
+    rounds: int = 3,
+) -> np.ndarray:
+    """Reach powers moved to where the simulated rate is about the observed one.
+
+    A source's deepest rate is nearly proportional to the product P of its chain's
+    chances, which is P0 ** s: so s + log(observed / simulated) / log(P0) is close to
+    the power that matches. A few such steps (one evaluation each) bring every reach
+    power near its solution, where least squares' finite differences see a slope, not
+    the steps that common random numbers make of a rate of a few leads.
+    """
+    reach = [i for i, p in enumerate(params) if p.name == "reach"]
+    if not reach:
+        return x
+    x = x.copy()
+    deepest = {
+        i: int(np.flatnonzero((table["source"] == params[i].source).to_numpy())[-1]) for i in reach
+    }
+    for _ in range(rounds):
+        simulated = target + residuals(x) * scale
+        moved = False
+        for i in reach:
+            p, k = params[i], deepest[i]
+            log_p0 = sum(math.log(chance(scenario, str(p.source), n)) for n in p.chain)
+            leads = float(table["leads"].iloc[k]) if "leads" in table else 100.0
+            sim = max(float(simulated[k]), 0.5 / max(leads, 1.0))
+            obs = max(float(target[k]), 0.5 / max(leads, 1.0))
+            if abs(sim - obs) <= 0.5 * scale[k]:
+                continue
+            x[i] = float(
+                np.clip(x[i] + math.log(obs / sim) / log_p0, low[i] + 1e-6, high[i] - 1e-6)
+            )
+            moved = True
+        if not moved:
+            break
+    return x
+
+
 def fit_by_simulation(
     scenario: Scenario,
     observed: pd.DataFrame,
@@ -408,6 +542,12 @@ def fit_by_simulation(
     """
     table = _clean_observed(observed, scenario)
     params = list(default_parameters(scenario, table) if parameters is None else parameters)
+    if not params and parameters is None:
+        # every observed rate is already set by a direct estimate (rows that enter at
+        # an opportunity): nothing is left for the simulation to fit
+        empty = pd.DataFrame(columns=list(FIT_COLUMNS))
+        empty.attrs.update(cost=0.0, evaluations=0, replications=replications)
+        return SimulatedFit(scenario, empty)
     if not params:
         raise SimfunnelError("fit: the observed stages identify no parameter to fit")
     seeds = _seeds(scenario, replications, seed)
@@ -447,6 +587,7 @@ def fit_by_simulation(
                 bar.set_postfix(cost=f"{0.5 * float(np.sum(cache[key] ** 2)):.3g}")
             return cache[key]
 
+        x0 = _warm_start(scenario, params, table, x0, low, high, residuals, target, scale)
         # CRN makes the moments step functions of the parameters at a fine scale:
         # a finite-difference step of a few per cent sees their slope, not the steps.
         result = optimize.least_squares(
@@ -474,9 +615,10 @@ def fit_by_simulation(
     # what the scenario file holds (see _with_values)
     estimate = np.round(np.where(identified, result.x, x0), 4)
     fitted = _with_values(scenario, params, estimate)
-    rows = []
+    simulated = target + residuals(result.x) * scale
+    rows: list[dict[str, Any]] = []
+    entries: dict[str, str] = {}
     for i, p in enumerate(params):
-        moments = "contacted" if p.source is None else "qualified, opportunity, won"
         bound = _bound_reached(p, float(estimate[i])) if identified[i] else None
         if not identified[i]:
             lo = hi = math.nan
@@ -486,7 +628,36 @@ def fit_by_simulation(
             lo = float(max(p.low, estimate[i] - _Z * se[i]))
             hi = float(min(p.high, estimate[i] + _Z * se[i]))
             method = "simulated moments"
-            note = "" if bound is None else f"at its bound {bound:g}: the data push it further"
+            note = "" if bound is None else f"at its bound {bound:g} of the search"
+        if p.name == "reach":
+            mine = (table["source"] == p.source).to_numpy()
+            deepest = str(table.loc[mine, "stage"].iloc[-1])
+            k = int(np.flatnonzero(mine)[-1])
+            if identified[i] and bound == p.low and simulated[k] < table["low"].iloc[k]:
+                # every chance of the chain is near one and the lead path still falls
+                # short: the rows behave as if they entered past the team's calls
+                entries[str(p.source)] = deepest
+                continue
+            for name in p.chain:
+                start = chance(scenario, str(p.source), name)
+                rows.append(
+                    {
+                        "parameter": name,
+                        "source": p.source,
+                        "start": start,
+                        "estimate": round(start ** float(estimate[i]), 4),
+                        "low": start**hi if identified[i] else math.nan,
+                        "high": start**lo if identified[i] else math.nan,
+                        "method": method
+                        if not identified[i]
+                        else f"{method}; {DECOMPOSITION} (power {estimate[i]:.3g})",
+                        "moments": deepest,
+                        "identified": bool(identified[i]),
+                        "at_bound": bound is not None,
+                        "note": note,
+                    }
+                )
+            continue
         rows.append(
             {
                 "parameter": p.name,
@@ -496,17 +667,64 @@ def fit_by_simulation(
                 "low": lo,
                 "high": hi,
                 "method": method,
-                "moments": moments,
+                "moments": "contacted" if p.source is None else "qualified, opportunity, won",
                 "identified": bool(identified[i]),
                 "at_bound": bound is not None,
                 "note": note,
             }
         )
+    if entries:
+        fitted, entry_rows = _enter_later(fitted, table, entries)
+        rows += entry_rows
     out = pd.DataFrame(rows)
     out.attrs["cost"] = float(result.cost)
     out.attrs["evaluations"] = len(cache)
     out.attrs["replications"] = replications
     return SimulatedFit(fitted, out)
+
+
+#: The entry stage that makes a source's deepest observed stage one step from arrival.
+_ENTRY_FOR = {
+    "won": ("opportunity", "win_probability"),
+    "opportunity": ("qualified", "opportunity_probability"),
+}
+
+
+def _enter_later(
+    scenario: Scenario, table: pd.DataFrame, entries: dict[str, str]
+) -> tuple[Scenario, list[dict[str, Any]]]:
+    """Sources whose observed rate no lead path reaches enter one step before it.
+
+    Their last stage chance is then the observed rate itself (the censoring-corrected
+    share of the source's rows that reach the stage), with its interval.
+    """
+    raw = scenario.model_dump(mode="json", exclude_unset=True)
+    rows = []
+    for source, deepest in entries.items():
+        entry, name = _ENTRY_FOR[deepest]
+        obs = table[(table["source"] == source) & (table["stage"] == deepest)].iloc[0]
+        node = next(s for s in raw["sources"] if s["name"] == source)
+        node["entry_stage"] = entry
+        node[name] = round(float(min(max(obs["rate"], 0.0), 1.0)), 4)
+        rows.append(
+            {
+                "parameter": name,
+                "source": source,
+                "start": chance(scenario, source, name),
+                "estimate": node[name],
+                "low": float(obs["low"]),
+                "high": float(obs["high"]),
+                "method": f"the observed {deepest} rate: with every stage chance near one "
+                f"the calls reach too few leads, so the rows enter as {entry} "
+                f"(entry_stage {entry})",
+                "moments": deepest,
+                "identified": True,
+                "at_bound": False,
+                "note": "",
+                "entry_stage": entry,
+            }
+        )
+    return scenario_from_dict(raw), rows
 
 
 # --------------------------------------------------------------------- fit check

@@ -368,6 +368,10 @@ def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
         if not identified:
             result.comments[path] = f"domain default {p.estimate:.4g}; {p.method}"
             continue
+        entry = getattr(p, "entry_stage", None)
+        if isinstance(entry, str):
+            result.fitted_paths.append(f"sources.{source}.entry_stage")
+            result.comments[f"sources.{source}.entry_stage"] = str(p.method)
         result.fitted_paths.append(path.removesuffix(".ready"))
         if path == "process.contact_probability":
             result.fitted_paths.append("process.retry_contact_probability")
@@ -376,6 +380,20 @@ def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
         )
     if rows:
         result.estimates = pd.concat([result.estimates, pd.DataFrame(rows)], ignore_index=True)
-        result.defaults = [d for d in result.defaults if "fitted by simulation" not in d] + [
+        fitted = {(str(r["source"]), str(r["field"])) for r in rows if r["from_data"]}
+        kept = [_without_fitted(d, fitted) for d in result.defaults]
+        result.defaults = [d for d in kept if d and "fitted by simulation" not in d] + [
             "the parts of the quality mix and stage chances not fitted above"
         ]
+
+
+def _without_fitted(line: str, fitted: set[tuple[str, str]]) -> str:
+    """A defaults line ``sources.{a, b}.field (why)`` less the sources fitted since ('' if none)."""
+    if not line.startswith("sources.{"):
+        return line
+    names, _, rest = line.removeprefix("sources.{").partition("}.")
+    field_name = rest.split(" ", 1)[0]
+    left = [n for n in names.split(", ") if (n, field_name) not in fitted]
+    if not left:
+        return ""
+    return "sources.{" + ", ".join(left) + "}." + rest

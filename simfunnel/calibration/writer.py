@@ -151,6 +151,7 @@ def build_scenario(
             value = take(field, source, f"{path}.{field}", lo, hi)
             if value is not None:
                 src[field] = value
+        _entry_stage(src, by, comments)
         sources.append(src)
     data: dict[str, Any] = {
         "name": name[:64],
@@ -192,6 +193,41 @@ def build_scenario(
             why = reasons.get(field, f"needs {what}")
             defaults.append(f"sources.{{{', '.join(missing)}}}.{field} ({why})")
     return scenario_from_dict(data), comments, defaults
+
+
+#: Share of a source's rows at a stage from which its rows enter the funnel there.
+ENTRY_SHARE = 0.95
+
+
+def _entry_stage(
+    src: dict[str, Any], by: dict[tuple[str, str], Any], comments: dict[str, str]
+) -> None:
+    """Rows that (nearly) all reached a stage enter there: the stages before do not apply.
+
+    A pipeline export whose every row is an opportunity enters at ``opportunity``, its
+    win chance the share of rows won; one whose every row is qualified, at ``qualified``.
+    """
+    name = src["name"]
+    for stage, chance, later in (
+        ("opportunity", "win_probability", "won"),
+        ("qualified", "opportunity_probability", "opportunity"),
+    ):
+        row = by.get((f"rate.{stage}", name))
+        if row is None or not row.estimate >= ENTRY_SHARE:
+            continue
+        src["entry_stage"] = stage
+        comments[f"sources.{name}.entry_stage"] = (
+            f"{row.estimate:.1%} of the {row.n} rows reached {stage}: they enter there, and "
+            "the stages before it do not apply to them"
+        )
+        step = by.get((f"rate.{later}", name))
+        if chance not in src and step is not None and math.isfinite(step.estimate):
+            src[chance] = _round(min(max(float(step.estimate) / row.estimate, 0.0), 1.0))
+            comments[f"sources.{name}.{chance}"] = (
+                f"the share of rows that reach {later}, {step.estimate:.4g} "
+                f"(95% {step.low:.4g} to {step.high:.4g}), among those at {stage}"
+            )
+        return
 
 
 # ------------------------------------------------------------------------- YAML
