@@ -115,3 +115,45 @@ def test_an_export_whose_rows_are_all_opportunities_enters_there():
         assert src.win_probability == pytest.approx(observed, abs=1e-3)
     rates = reproduced(cal)
     assert rates["inside"].all(), rates[["source", "stage", "observed", "simulated"]]
+
+
+def pipeline(never: float, mean_days: float, seed: int = 4) -> pd.DataFrame:
+    """Opportunities over half a year: a share never closes, the rest close in ~mean_days."""
+    rng = np.random.default_rng(seed)
+    frame = synthetic({"inbound": 0.5, "outbound": 0.5}, per_source=500, seed=seed)
+    frame["opportunity_at"] = frame["created_at"]
+    days = pd.to_timedelta(rng.exponential(mean_days, len(frame)), unit="D").round("min")
+    closes = rng.random(len(frame)) >= never
+    close_at = (frame["created_at"] + days).where(closes)
+    frame["won_at"] = close_at.where(frame["status"] == "won")
+    frame["lost_at"] = close_at.where(frame["status"] == "lost")
+    frame.loc[~closes, "status"] = "open"
+    return frame
+
+
+def test_open_deals_that_never_close_do_not_stretch_the_time_to_close():
+    frame = pipeline(never=0.4, mean_days=20)
+    cal = simfunnel.calibrate(frame, as_of="2024-12-31", simulate=False)
+    rows = cal.estimates[cal.estimates["field"] == "days_to_close"].set_index("source")
+    assert sorted(rows.index) == ["inbound", "outbound"]
+    for source, row in rows.iterrows():
+        assert row["low"] <= 20 <= row["high"], (source, row["estimate"])
+        assert row["high"] < 30
+        assert "cure" in row["method"]
+        assert next(s for s in cal.scenario.sources if s.name == source).days_to_close < 30
+
+
+def test_created_to_won_dates_give_the_time_to_close():
+    rng = np.random.default_rng(8)
+    frame = synthetic({"marketplace": 0.3, "web": 0.15}, per_source=800, seed=8)
+    days = pd.to_timedelta(rng.exponential(15, len(frame)), unit="D").round("min")
+    won_at = (frame["created_at"] + days).where(frame["status"] == "won")
+    frame["won_at"] = won_at.where(won_at <= pd.Timestamp("2024-07-15"))  # not yet won
+    frame = frame.drop(columns="status")
+    cal = simfunnel.calibrate(frame, as_of="2024-07-15", simulate=False)
+    rows = cal.estimates[cal.estimates["field"] == "days_to_close"].set_index("source")
+    assert sorted(rows.index) == ["marketplace", "web"]
+    for source, row in rows.iterrows():
+        assert row["low"] <= 15 <= row["high"], (source, row["estimate"])
+        assert "creation to won" in row["method"]
+    assert "days_to_close" not in " ".join(cal.defaults)
