@@ -281,6 +281,13 @@ def _add_calibrate_command(sub: Any) -> None:
         help="when the export was made (default: the last lead created); ends the history",
     )
     cal.add_argument(
+        "--outcomes-from",
+        default="auto",
+        metavar="auto|all|DATE",
+        help="the first creation date whose outcomes were recorded (default auto: detected); "
+        "conversion, timing and value come from the leads created since, volume from all",
+    )
+    cal.add_argument(
         "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
     )
     cal.add_argument(

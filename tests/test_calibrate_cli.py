@@ -237,3 +237,35 @@ def test_calibrate_shows_what_it_read_before_the_fit_and_a_fixed_fit_bar(few_bad
     totals = set(re.findall(r"fit \(at most 60 evaluations\):.*?\d+/(\d+)", err))
     assert totals == {"60"}
     assert "fields from the data)" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_calibration_the_command_printed(tmp_path: Path) -> None:
+    import json
+
+    from simfunnel.calibration.samples import sample_path
+
+    out, report = tmp_path / "s.yaml", tmp_path / "report"
+    args = ["--out", str(out), "--report", str(report), "--holdout", "0.25"]
+    done = subprocess.run(
+        [sys.executable, "-m", "simfunnel", "calibrate", str(sample_path()), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = {
+        line.split(": ", 1)[0]: line.split(": ", 1)[1]
+        for line in done.stdout.splitlines()
+        if line.startswith(("fit check: ", "back-test: "))
+    }
+    assert set(printed) == {"fit check", "back-test"}
+    facts = json.loads((report / "calibration.json").read_text())
+    # the page states the same verdicts, sentence for sentence, and the same scenario
+    conclusion = facts["conclusion"].lower()
+    for verdict in printed.values():
+        assert verdict.lower() in conclusion
+    per_source = [r for r in facts["backtest"] if r["source"] != "all"]
+    inside = sum(bool(r["inside"]) for r in per_source)
+    assert f"{inside} of {len(per_source)} actual counts" in printed["back-test"]
+    assert (report / "results" / "scenario.yaml").read_text() == out.read_text()

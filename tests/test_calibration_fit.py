@@ -384,3 +384,29 @@ def test_calibration_report_says_which_parameters_are_not_fitted(flagged):
         "not identified by the data, left at the domain default: referral quality.ready."
     )
     assert "sales-ready" not in text  # the one ready share was not fitted: no claim about it
+
+
+def test_the_back_test_verdict_names_a_bias_that_leans_one_way():
+    from simfunnel.calibration.fit import _backtest_summary, bias_phrase
+
+    def table(errors):
+        rows = [
+            {"source": f"s{i}", "count": "wins", "actual": 100, "forecast": 100 * (1 + e)}
+            for i, e in enumerate(errors)
+        ]
+        rows.append({"source": "all", "count": "wins", "actual": 100 * len(errors)})
+        out = pd.DataFrame(rows)
+        out["error"] = out["forecast"] / out["actual"] - 1.0
+        out.loc[out["source"] == "all", "error"] = sum(errors) / len(errors)
+        out["inside"] = True
+        return out
+
+    leaning = table([0.19, 0.25, 0.39])
+    assert bias_phrase(leaning, "wins") == "wins over-forecast in 3 of 3 sources, by 19% to 39%"
+    assert "biased: wins over-forecast" in _backtest_summary(leaning, 0.25)
+    assert bias_phrase(table([-0.3, -0.2, -0.15, -0.4, 0.05]), "wins").startswith(
+        "wins under-forecast in 4 of 5"
+    )
+    mixed = table([0.3, -0.3, 0.05])
+    assert bias_phrase(mixed, "wins") is None
+    assert "biased" not in _backtest_summary(mixed, 0.25)

@@ -14,6 +14,7 @@ from typing import Any
 
 from simfunnel.calibration.mapping import load_mapping
 from simfunnel.calibration.pipeline import calibrate, export_date
+from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 
@@ -71,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
             simulate=False,  # the fit follows, once what was read has been shown
             name=Path(args.out).stem,
             as_of=as_of,
+            outcomes_from=getattr(args, "outcomes_from", "auto"),
         )
     except CalibrationError as exc:
-        if str(exc).startswith("as_of "):  # name the option as the user typed it
-            raise CalibrationError("--as-of " + str(exc).removeprefix("as_of ")) from None
+        for keyword in ("as_of", "outcomes_from"):  # name the option as the user typed it
+            if str(exc).startswith(keyword + " ") or str(exc).startswith(keyword + ":"):
+                flag = "--" + keyword.replace("_", "-")
+                raise CalibrationError(flag + str(exc).removeprefix(keyword)) from None
         raise
     for line in cal.summary_lines():
         say(line)
@@ -88,24 +92,41 @@ def run(args: argparse.Namespace) -> int:
         cal.refine(progress=True)
         for line in cal.fit_lines():
             say(line)
+    check = None
+    if args.report is not None:
+        say("checking the fit: the calibrated model against the observed rates...")
+        check = cal.fit_check(replications=CHECK_REPLICATIONS)
+    holdout = args.holdout
+    if holdout is None and args.report is not None:
+        holdout = DEFAULT_HOLDOUT
     backtest = None
-    if args.holdout is not None and args.report is None:
-        say(f"back-test on the last {args.holdout:.0%} of the history (a fit, then forecasts)...")
-        backtest = cal.backtest(holdout=args.holdout, progress=True)
+    if holdout:
+        say(f"back-test on the last {holdout:.0%} of the history (a fit, then forecasts)...")
+        backtest = cal.backtest(holdout=holdout, progress=True)
     cal.write(args.out)
     print(
         f"scenario: {args.out} ({len(cal.scenario.sources)} sources, "
         f"{len(cal.fields_from_data)} fields from the data)"
     )
+    if check is not None:
+        print(f"fit check: {check.verdict}")
     if backtest is not None:
         print(f"back-test: {backtest.verdict}")
     if args.report is not None:
-        _report(args, cal)
+        from simfunnel.calibration.results import save_results
+
+        saved = save_results(cal, Path(args.report) / "results", check, backtest)
+        _report(args, saved)
     return 0
 
 
-def _report(args: argparse.Namespace, cal: Any) -> None:
-    """Run the ``calibration`` report notebook into ``--report`` with what it declares."""
+def _report(args: argparse.Namespace, results: Path) -> None:
+    """Run the ``calibration`` report notebook on the saved ``results`` into ``--report``.
+
+    The notebook reads what this command computed (the calibration, the fit check and
+    the back-test) and calibrates nothing again, so the page and the lines printed above
+    agree.
+    """
     from simfunnel.reporting import report
 
     notebooks = report.available_notebooks()
@@ -124,14 +145,11 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
         "deals": where(args.deals),
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else (args.preset or ""),
         "scenario": str(Path(args.out).resolve()),
-        "holdout": args.holdout if args.holdout is not None else 0.25,
         "as_of": getattr(args, "as_of", None) or "",
+        "results": str(results.resolve()),
     }
     values = {k: v for k, v in given.items() if k in declared}
-    phases = "calibrates again, checks the fit"
-    if given["holdout"]:
-        phases += f" and back-tests on the last {given['holdout']:.0%}"
-    say(f"writing the report into {args.report} (the notebook {phases})...")
+    say(f"writing the report into {args.report} (from the results above)...")
     done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
     conclusion = done.headline.get("conclusion")
     if conclusion:

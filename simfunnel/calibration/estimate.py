@@ -1207,8 +1207,18 @@ def score_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def estimates(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+def estimates(
+    frame: pd.DataFrame, outcomes: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every direct estimate the data allows, as a tidy table, and the per-source profiles.
+
+    Parameters
+    ----------
+    frame
+        Every lead: the volumes.
+    outcomes
+        The leads whose outcomes were recorded (default ``frame``): conversion, timing,
+        value, team and score (see :mod:`simfunnel.calibration.recording`).
 
     Returns
     -------
@@ -1227,5 +1237,5 @@ def estimates(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         team_estimates,
         score_estimates,
     ):
-        rows += part(frame)
+        rows += part(frame if outcomes is None else outcomes)
     return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS)), extras

@@ -1082,6 +1082,33 @@ def _forecast_row(source: str, what: str, actual: int, sims: np.ndarray) -> dict
     }
 
 
+#: A per-source error smaller than this is no bias worth a word.
+BIAS_THRESHOLD = 0.10
+
+
+def bias_phrase(table: pd.DataFrame, what: str) -> str | None:
+    """'wins over-forecast in 9 of 9 sources, by 19% to 39%', when the errors lean one way.
+
+    Said when at least two sources have a finite error, all of the same sign, the
+    smallest over :data:`BIAS_THRESHOLD`; or when at least three quarters of them lean one
+    way by more than that.
+    """
+    part = table[(table["source"] != "all") & (table["count"] == what)]
+    errors = part["error"].to_numpy(float)
+    errors = errors[np.isfinite(errors)]
+    if len(errors) < 2:
+        return None
+    for sign, word in ((1.0, "over"), (-1.0, "under")):
+        leaning = errors[sign * errors > BIAS_THRESHOLD]
+        if len(leaning) == len(errors) or (len(errors) >= 4 and len(leaning) >= 0.75 * len(errors)):
+            low, high = np.sort(np.abs(leaning))[[0, -1]]
+            return (
+                f"{what} {word}-forecast in {len(leaning)} of {len(errors)} sources, "
+                f"by {low:.0%} to {high:.0%}"
+            )
+    return None
+
+
 def _backtest_summary(table: pd.DataFrame, holdout: float) -> str:
     totals = table[table["source"] == "all"].set_index("count")
     parts = [
@@ -1089,9 +1116,13 @@ def _backtest_summary(table: pd.DataFrame, holdout: float) -> str:
         for what, row in totals.iterrows()
         if math.isfinite(row["error"])
     ]
+    biases = [b for what in totals.index if (b := bias_phrase(table, str(what))) is not None]
     per_source = table[table["source"] != "all"]
-    return (
+    text = (
         f"forecasting the last {holdout:.0%} of the history from the rest: "
         f"{', '.join(parts)} against what happened; {int(per_source['inside'].sum())} of "
         f"{len(per_source)} actual counts per source inside their 95% prediction intervals"
     )
+    if biases:
+        text += "; biased: " + "; ".join(biases)
+    return text

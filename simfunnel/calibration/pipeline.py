@@ -26,6 +26,7 @@ from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_fr
 from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
+    from simfunnel.calibration.recording import RecordingStart
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
@@ -68,6 +69,8 @@ class Calibration:
     fit: Any = None
     fitted_paths: list[str] = field(default_factory=list)
     built: Scenario | None = None
+    recording: RecordingStart | None = None
+    outcomes_from: pd.Timestamp | None = None
 
     def summary_lines(self) -> list[str]:
         """What was read and estimated, one fact a line."""
@@ -76,6 +79,13 @@ class Calibration:
             lines.append(
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
                 + ", ".join(self.pooled)
+            )
+        if self.recording is not None:
+            lines.append(self.recording.line())
+        elif self.outcomes_from is not None:
+            lines.append(
+                f"conversion, timing and value from the leads created since "
+                f"{self.outcomes_from:%Y-%m-%d} (as asked), volume from all of them"
             )
         lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
         return lines
@@ -261,6 +271,7 @@ def calibrate(
     simulate: bool = True,
     name: str = "calibrated",
     as_of: str | pd.Timestamp | None = None,
+    outcomes_from: str | pd.Timestamp | None = "auto",
     **fit_options: Any,
 ) -> Calibration:
     """Calibrate a scenario from a lead table (and a deals table).
@@ -284,6 +295,12 @@ def calibrate(
         When the export was made (a plain date: the end of that day). It ends the
         history: leads still open then are censored there, and the back-test's
         held-out window ends there. Default: the last lead created.
+    outcomes_from
+        The first creation date whose leads' outcomes were recorded: conversion,
+        timing and value are estimated from the leads created since, volume from all.
+        ``"auto"`` (default): detected (:func:`~simfunnel.calibration.recording.
+        outcome_recording_start`), else every lead; ``"all"`` or None: every lead; a
+        date: from that date.
 
     Raises
     ------
@@ -301,11 +318,14 @@ def calibrate(
     if as_of is not None:
         frame.attrs["as_of"] = export_date(as_of, frame).isoformat()
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
+    from simfunnel.calibration.recording import since
     from simfunnel.calibration.writer import build_scenario
 
     frame, pooled = pool_sources(frame, min_leads)
-    table, extras = estimates(frame)
-    observed = observed_rates(frame)
+    recording, start = _recording(frame, outcomes_from)
+    outcomes = since(frame, start)
+    table, extras = estimates(frame, outcomes)
+    observed = _with_volume(observed_rates(outcomes), observed_rates(frame), start)
     scenario, comments, defaults = build_scenario(
         table, extras, frame, name=name, simulate=simulate
     )
@@ -319,11 +339,55 @@ def calibrate(
         comments=comments,
         defaults=defaults,
         built=scenario,
+        recording=recording,
+        outcomes_from=start,
     )
     if simulate:
         return result.refine(**fit_options)
     _add_defaults(result)
     return result
+
+
+def _recording(
+    frame: pd.DataFrame, outcomes_from: str | pd.Timestamp | None
+) -> tuple[RecordingStart | None, pd.Timestamp | None]:
+    """The detected start of outcome recording, and the start used (None: every lead)."""
+    if outcomes_from is None or (isinstance(outcomes_from, str) and outcomes_from == "all"):
+        return None, None
+    if isinstance(outcomes_from, str) and outcomes_from == "auto":
+        from simfunnel.calibration.recording import outcome_recording_start
+
+        found = outcome_recording_start(frame)
+        return found, None if found is None else found.start
+    try:
+        start = pd.Timestamp(outcomes_from)
+    except (ValueError, TypeError):
+        start = pd.NaT
+    if pd.isna(start):
+        raise CalibrationError(
+            f"outcomes_from: expected auto, all or a date YYYY-MM-DD, got {outcomes_from!r}"
+        )
+    created = pd.to_datetime(frame["created_at"])
+    if int((created >= start).sum()) == 0:
+        raise CalibrationError(
+            f"outcomes_from {start:%Y-%m-%d}: no lead was created on or after it "
+            f"(the leads run from {created.min():%Y-%m-%d} to {created.max():%Y-%m-%d})"
+        )
+    return None, pd.Timestamp(start)
+
+
+def _with_volume(
+    rates: pd.DataFrame, everything: pd.DataFrame, start: pd.Timestamp | None
+) -> pd.DataFrame:
+    """Observed rates of the recorded cohorts with the volume of every lead."""
+    if start is None:
+        return rates
+    volume = everything.drop_duplicates("source").set_index("source")
+    out = rates.copy()
+    for column in ("leads", "leads_per_week"):
+        out[column] = out["source"].map(volume[column]).fillna(out[column])
+    out["leads"] = out["leads"].astype(int)
+    return out
 
 
 def _add_defaults(result: Calibration) -> None:

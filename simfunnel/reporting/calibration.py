@@ -149,6 +149,80 @@ def backtest_chart(table: pd.DataFrame, title: str = "Back-test") -> Figure:
     return fig
 
 
+def cohort_chart(
+    cohorts: pd.DataFrame,
+    recording: Any = None,
+    outcomes_from: pd.Timestamp | None = None,
+    title: str = "Conversion by monthly cohort",
+) -> Figure:
+    """Each month's share of new leads that reached the deepest stage, with its interval.
+
+    ``cohorts`` is :func:`simfunnel.calibration.recording.cohort_conversion`; a dashed
+    line marks the start of outcome recording (detected or given), and the bars behind
+    the share show the month's leads.
+    """
+    fig, axes = _figure((8.0, 3.6), 1)
+    ax = axes[0]
+    if cohorts.empty:
+        ax.text(0.5, 0.5, "no creation dates: no cohorts", ha="center", transform=ax.transAxes)
+        return fig
+    months = pd.to_datetime(cohorts["month"])
+    bars = ax.twinx()
+    bars.bar(months, cohorts["leads"], width=20, color="0.88", zorder=0)
+    bars.set_ylabel("new leads in the month", color="0.45")
+    ax.set_zorder(bars.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    _errorbar(
+        ax,
+        months.to_numpy(),
+        cohorts["rate"],
+        cohorts["low"],
+        cohorts["high"],
+        marker="o",
+        color="black",
+    )
+    start = recording.start if recording is not None else outcomes_from
+    if start is not None:
+        ax.axvline(pd.Timestamp(start), linestyle="--", color="tab:red")
+        ax.annotate(
+            "outcomes recorded from here",
+            (pd.Timestamp(start), 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="tab:red",
+        )
+    stage = str(cohorts["stage"].iloc[0])
+    ax.set_ylabel(f"share of the month's leads that reached {stage}")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    fig.suptitle(title)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def cohort_takeaway(
+    cohorts: pd.DataFrame, recording: Any = None, outcomes_from: pd.Timestamp | None = None
+) -> str:
+    """One sentence on the cohorts: the range of monthly shares, and the start of recording."""
+    if cohorts.empty:
+        return "No creation dates, so no cohorts."
+    full = cohorts[cohorts["leads"] >= 30]
+    full = full if len(full) else cohorts
+    stage = str(cohorts["stage"].iloc[0])
+    text = (
+        f"Monthly cohorts reached {stage} {full['rate'].min():.1%} to {full['rate'].max():.1%} "
+        f"(months with at least 30 leads; the latest are still converting)."
+    )
+    if recording is not None:
+        text += " " + recording.line()[0].upper() + recording.line()[1:] + "."
+    elif outcomes_from is not None:
+        text += f" Conversion is estimated from the cohorts since {outcomes_from:%Y-%m-%d}."
+    return text
+
+
 def what_was_read(cal: Any, input_name: str, version: str = "") -> dict[str, Any]:
     """The report's "what was read": files, mapping, rows, dates, sources, pooling.
 
