@@ -288,6 +288,19 @@ def _add_calibrate_command(sub: Any) -> None:
         "conversion, timing and value come from the leads created since, volume from all",
     )
     cal.add_argument(
+        "--period",
+        metavar="FIRST..LAST",
+        help="for an export without creation dates: the period it covers, e.g. "
+        "2019-01-01..2019-12-31 (its leads are spread evenly over it)",
+    )
+    cal.add_argument(
+        "--leads-per-week",
+        action="append",
+        metavar="SOURCE=N",
+        help="for an export without creation dates: a source's leads per week (repeat "
+        "for each source)",
+    )
+    cal.add_argument(
         "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
     )
     cal.add_argument(

@@ -15,6 +15,7 @@ from typing import Any
 from simfunnel.calibration.mapping import load_mapping
 from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
+from simfunnel.calibration.undated import UndatedExport, is_undated
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 
@@ -73,9 +74,18 @@ def run(args: argparse.Namespace) -> int:
             name=Path(args.out).stem,
             as_of=as_of,
             outcomes_from=getattr(args, "outcomes_from", "auto"),
+            period=getattr(args, "period", None),
+            leads_per_week=getattr(args, "leads_per_week", None),
         )
+    except UndatedExport as exc:
+        _print_undated(exc.estimates)
+        raise CalibrationError(str(exc)) from None
     except CalibrationError as exc:
-        for keyword in ("as_of", "outcomes_from"):  # name the option as the user typed it
+        if str(exc).startswith("period, leads_per_week:"):
+            raise CalibrationError(
+                "--period, --leads-per-week" + str(exc).removeprefix("period, leads_per_week")
+            ) from None
+        for keyword in ("as_of", "outcomes_from", "period", "leads_per_week"):  # as typed
             if str(exc).startswith(keyword + " ") or str(exc).startswith(keyword + ":"):
                 flag = "--" + keyword.replace("_", "-")
                 raise CalibrationError(flag + str(exc).removeprefix(keyword)) from None
@@ -100,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if holdout is None and args.report is not None:
         holdout = DEFAULT_HOLDOUT
     backtest = None
-    if holdout:
+    if holdout and is_undated(cal.frame):
+        say("no back-test: the export has no creation dates, so no part of it can be held out")
+    elif holdout:
         say(f"back-test on the last {holdout:.0%} of the history (a fit, then forecasts)...")
         backtest = cal.backtest(holdout=holdout, progress=True)
     cal.write(args.out)
@@ -118,6 +130,19 @@ def run(args: argparse.Namespace) -> int:
         saved = save_results(cal, Path(args.report) / "results", check, backtest)
         _report(args, saved)
     return 0
+
+
+def _print_undated(table: Any) -> None:
+    """What an export without dates tells: conversion by source and the score's AUC."""
+    print("from the rows alone (no creation dates):")
+    for row in table.itertuples(index=False):
+        what = "score AUC" if row.field.endswith("score_auc") else row.field
+        what = what.replace("rate.", "lead->").replace("_probability", " chance")
+        where = "" if row.source == "all" else f"{row.source}: "
+        print(
+            f"  {where}{what} {row.estimate:.3g} (95% {row.low:.3g} to {row.high:.3g}), "
+            f"{int(row.n)} rows"
+        )
 
 
 def _report(args: argparse.Namespace, results: Path) -> None:

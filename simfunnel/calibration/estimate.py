@@ -42,7 +42,7 @@ def as_of(frame: pd.DataFrame) -> pd.Timestamp:
     if given is not None:
         return pd.Timestamp(given)
     latest = [frame[c].max() for c in frame.columns if c.endswith("_at") and frame[c].notna().any()]
-    return pd.Timestamp(max(latest))
+    return pd.Timestamp(max(latest)) if latest else pd.NaT  # NaT: an export without dates
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from simfunnel.calibration.mapping import Mapping, as_mapping
@@ -155,6 +156,13 @@ class Calibration:
 
     def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
         """Calibrate on the first part of the history, simulate the rest, compare."""
+        from simfunnel.calibration.undated import is_undated
+
+        if is_undated(self.frame):
+            raise CalibrationError(
+                "back-test: the export has no creation dates, so no part of its history "
+                "can be held out"
+            )
         return self._fit_module().backtest(self.frame, holdout=holdout, **options)
 
 
@@ -272,6 +280,8 @@ def calibrate(
     name: str = "calibrated",
     as_of: str | pd.Timestamp | None = None,
     outcomes_from: str | pd.Timestamp | None = "auto",
+    period: str | tuple[Any, Any] | None = None,
+    leads_per_week: dict[str, float] | list[str] | None = None,
     **fit_options: Any,
 ) -> Calibration:
     """Calibrate a scenario from a lead table (and a deals table).
@@ -301,6 +311,12 @@ def calibrate(
         ``"auto"`` (default): detected (:func:`~simfunnel.calibration.recording.
         outcome_recording_start`), else every lead; ``"all"`` or None: every lead; a
         date: from that date.
+    period, leads_per_week
+        For an export without creation dates only: the period it covers
+        (``"2019-01-01..2019-12-31"``; the leads are spread evenly over it), or each
+        source's volume (``{"web": 40}`` or ``["web=40"]``). Without either such an
+        export raises :class:`~simfunnel.calibration.undated.UndatedExport`, which
+        carries the conversion by source and the score's AUC.
 
     Raises
     ------
@@ -319,16 +335,40 @@ def calibrate(
         frame.attrs["as_of"] = export_date(as_of, frame).isoformat()
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
     from simfunnel.calibration.recording import since
+    from simfunnel.calibration.undated import is_undated, parse_leads_per_week
     from simfunnel.calibration.writer import build_scenario
 
     frame, pooled = pool_sources(frame, min_leads)
-    recording, start = _recording(frame, outcomes_from)
-    outcomes = since(frame, start)
-    table, extras = estimates(frame, outcomes)
-    observed = _with_volume(observed_rates(outcomes), observed_rates(frame), start)
+    if is_undated(frame):
+        recording, start = None, None
+        outcomes = frame
+        timed = _undated_volume(frame, report, period, leads_per_week)
+    else:
+        if period is not None or leads_per_week is not None:
+            raise CalibrationError(
+                "period, leads_per_week: only for an export without creation dates; this "
+                "one has them, and its volume comes from them"
+            )
+        recording, start = _recording(frame, outcomes_from)
+        outcomes = since(frame, start)
+        timed = frame
+    table, extras = estimates(timed, outcomes)
+    if timed is not frame:
+        table, extras = _even_volume(table, extras, period, leads_per_week)
+    observed = observed_rates(outcomes)
+    if timed is not frame or start is not None:
+        observed = _with_volume(observed, observed_rates(timed))
     scenario, comments, defaults = build_scenario(
-        table, extras, frame, name=name, simulate=simulate
+        table, extras, timed, name=name, simulate=simulate
     )
+    if timed is not frame:
+        for key in [k for k in comments if k.endswith("_profile")]:
+            comments[key] = "flat: the export has no creation dates"
+        comments["run.horizon_days"] = "the period of the volume given (no creation dates)"
+        for given in parse_leads_per_week(leads_per_week or {}):
+            comments[f"sources.{given}.leads_per_week"] = (
+                "given (leads_per_week): the export has no creation dates"
+            )
     result = Calibration(
         scenario=scenario,
         estimates=table,
@@ -376,12 +416,75 @@ def _recording(
     return None, pd.Timestamp(start)
 
 
-def _with_volume(
-    rates: pd.DataFrame, everything: pd.DataFrame, start: pd.Timestamp | None
+def _undated_volume(
+    frame: pd.DataFrame,
+    report: ReadReport,
+    period: str | tuple[Any, Any] | None,
+    leads_per_week: dict[str, float] | list[str] | None,
 ) -> pd.DataFrame:
+    """The undated frame with even creation dates for its volume, or the refusal."""
+    from simfunnel.calibration.estimate import (
+        ESTIMATE_COLUMNS,
+        conversion_estimates,
+        score_estimates,
+    )
+    from simfunnel.calibration.undated import (
+        UndatedExport,
+        parse_leads_per_week,
+        parse_period,
+        refusal,
+        with_even_dates,
+    )
+
+    if period is None and leads_per_week is None:
+        rows = conversion_estimates(frame) + score_estimates(frame)
+        table = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+        raise UndatedExport(refusal(sorted(set(frame["source"].astype(str)))), table)
+    span = None if period is None else parse_period(period)
+    given = None if leads_per_week is None else parse_leads_per_week(leads_per_week)
+    timed, line = with_even_dates(frame, span, given, pd.Timestamp.now().normalize())
+    report.notes.append(line)
+    return timed
+
+
+def _even_volume(
+    table: pd.DataFrame,
+    extras: dict[str, Any],
+    period: str | tuple[Any, Any] | None,
+    leads_per_week: dict[str, float] | list[str] | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Volume rows that say where they came from, and flat profiles: no dates, no pattern."""
+    from scipy import stats
+
+    from simfunnel.calibration.undated import parse_leads_per_week, parse_period
+
+    out = table.copy()
+    volume = out["field"] == "leads_per_week"
+    if period is not None:
+        first, end = parse_period(period)
+        weeks = (end - first) / pd.Timedelta(weeks=1)
+        n = out.loc[volume, "n"].to_numpy(float)
+        out.loc[volume, "estimate"] = n / weeks
+        out.loc[volume, "low"] = np.where(n > 0, stats.chi2.ppf(0.025, 2 * n) / 2, 0.0) / weeks
+        out.loc[volume, "high"] = stats.chi2.ppf(0.975, 2 * n + 2) / 2 / weeks
+    out.loc[volume, "method"] = (
+        f"count over the period given ({period}), Poisson; the export has no creation dates"
+    )
+    given = {} if leads_per_week is None else parse_leads_per_week(leads_per_week)
+    for name, rate in given.items():
+        row = volume & (out["source"] == name)
+        out.loc[row, ["estimate", "low", "high"]] = rate
+        out.loc[row, "method"] = "given (leads_per_week); the export has no creation dates"
+    out = out[out["field"] != "trend_per_year"].reset_index(drop=True)
+    flat = {
+        name: {**extra, "day_of_week_profile": [1.0] * 7, "hour_of_day_profile": None, "bursts": []}
+        for name, extra in extras.items()
+    }
+    return out, flat
+
+
+def _with_volume(rates: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
     """Observed rates of the recorded cohorts with the volume of every lead."""
-    if start is None:
-        return rates
     volume = everything.drop_duplicates("source").set_index("source")
     out = rates.copy()
     for column in ("leads", "leads_per_week"):

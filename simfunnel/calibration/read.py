@@ -425,6 +425,8 @@ def lead_frame(
     for role in REQUIRED_ROLES:
         if role not in roles:
             wanted = " or ".join(repr(c) for c in chosen.leads.get(role, ()))
+            if not wanted and role == "created_at":
+                continue  # an export without dates: conversion only (see calibration.undated)
             if not wanted:
                 raise CalibrationError(
                     f"mapping {chosen.name}: the required role {role} is not mapped"
@@ -480,6 +482,12 @@ def lead_frame(
         valid = parsed.dropna()
         if len(valid) and bool((valid == valid.dt.normalize()).all()):
             date_only.append(role)
+    if "created_at" not in out:
+        out["created_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+        report.notes.append(
+            "no creation dates (created_at is not mapped): only conversion and the "
+            "score can be estimated from the rows themselves"
+        )
     if "first_response_minutes" in roles and "first_response_at" not in roles:
         cells = raw[roles["first_response_minutes"]]
         minutes = _numbers(cells)
