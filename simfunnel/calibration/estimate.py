@@ -363,7 +363,8 @@ def pool_sources(frame: pd.DataFrame, min_leads: int = 30) -> tuple[pd.DataFrame
         A copy of the frame and the (original) names pooled into ``other``.
     """
     out = frame.copy()
-    out["source"] = out["source"].map(slug)
+    names = pd.unique(out["source"])
+    out["source"] = out["source"].map(dict(zip(names, map(slug, names), strict=True)))
     counts = out["source"].value_counts()
     small = sorted(str(s) for s in counts[counts < min_leads].index)
     if small and len(small) < len(counts):
@@ -634,7 +635,10 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
         )
         if len(days) < 5:
             continue
-        sample = stats.CensoredData(uncensored=days, right=open_days)
+        # the shape is fitted on a random subsample of a large history (the mean's
+        # interval below still counts every deal)
+        days_fit, open_fit = _subsample(days, open_days)
+        sample = stats.CensoredData(uncensored=days_fit, right=open_fit)
         best_name, best_aic, best_mean = "exponential", math.inf, float(days.mean())
         aics: dict[str, float] = {}
         fitted: dict[str, tuple[float, ...]] = {}
@@ -647,7 +651,7 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 with np.errstate(all="ignore"):
                     params = dist.fit(sample, floc=0)
                     ll = float(
-                        dist.logpdf(days, *params).sum() + dist.logsf(open_days, *params).sum()
+                        dist.logpdf(days_fit, *params).sum() + dist.logsf(open_fit, *params).sum()
                     )
             except (ValueError, RuntimeError, FloatingPointError):
                 continue
@@ -660,7 +664,8 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if aic < best_aic:
                 best_name, best_aic, best_mean = label, aic, float(dist.mean(*params))
         cure = fit_cure(
-            np.concatenate([days, open_days]), np.arange(len(days) + len(open_days)) < len(days)
+            np.concatenate([days_fit, open_fit]),
+            np.arange(len(days_fit) + len(open_fit)) < len(days_fit),
         )
         if cure is not None and cure.aic < best_aic - 2 and cure.cured_low > 0.01:
             # open deals older than nearly every close: a share that never closes
@@ -691,7 +696,7 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
         gap = aics.get("exponential", math.nan) - best_aic
         chosen = _CLOSE_FITS[best_name]
         ks = (
-            stats.kstest(days, chosen.cdf, args=fitted[best_name]).statistic
+            stats.kstest(days_fit, chosen.cdf, args=fitted[best_name]).statistic
             if best_name in fitted
             else math.nan
         )
@@ -711,6 +716,26 @@ def close_time_estimates(frame: pd.DataFrame) -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+#: Most deals a time-to-close shape is fitted on; a larger history is subsampled at random
+#: (closed and open alike, so the share still open is kept).
+MAX_SHAPE_ROWS = 10_000
+
+
+def _subsample(closed: np.ndarray, still_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most :data:`MAX_SHAPE_ROWS` of the two together, the same share of each."""
+    total = len(closed) + len(still_open)
+    if total <= MAX_SHAPE_ROWS:
+        return closed, still_open
+    rng = np.random.default_rng(0)
+    share = MAX_SHAPE_ROWS / total
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        k = max(1, round(len(values) * share)) if len(values) else 0
+        return np.sort(rng.choice(values, size=k, replace=False)) if k else values
+
+    return pick(closed), pick(still_open)
 
 
 def _created_to_won(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -733,7 +758,12 @@ def _created_to_won(frame: pd.DataFrame) -> list[dict[str, Any]]:
         days = np.where(
             events, ((w - c) / _DAY).to_numpy(float), ((end - c) / _DAY).to_numpy(float)
         )
-        fit = fit_cure(np.nan_to_num(days, nan=0.0), events)
+        days = np.nan_to_num(days, nan=0.0)
+        won_days, open_days = _subsample(days[events], days[~events])
+        fit = fit_cure(
+            np.concatenate([won_days, open_days]),
+            np.arange(len(won_days) + len(open_days)) < len(won_days),
+        )
         if fit is None:
             continue
         rows.append(

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from simfunnel.calibration.crm import to_crm
 from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.scale import scale_factor, scaled_overrides
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done
 from simfunnel.experiments.replications import backend_context
@@ -501,6 +502,7 @@ def fit_by_simulation(
     parameters: Sequence[FitParameter] | None = None,
     seed: int | None = None,
     max_evaluations: int = 60,
+    world_scale: float | None = None,
 ) -> SimulatedFit:
     """Fit the quality mix and contact probability so the simulated funnel matches.
 
@@ -526,6 +528,10 @@ def fit_by_simulation(
         Root seed of the replications; default the scenario's.
     max_evaluations
         Most candidate scenarios simulated (each ``replications`` runs).
+    world_scale
+        Simulate the world scaled down by this factor, volume and team together
+        (:mod:`simfunnel.calibration.scale`); default: as small as keeps the rates
+        (about ``scale.FIT_LEADS`` leads a run), 1 for a small history.
 
     Returns
     -------
@@ -552,7 +558,10 @@ def fit_by_simulation(
         raise SimfunnelError("fit: the observed stages identify no parameter to fit")
     seeds = _seeds(scenario, replications, seed)
     # the CRM statistics need the export at the horizon, not the drained cohort
-    base = load_scenario(scenario, {"run.accounting": "window"})
+    factor = scale_factor(scenario) if world_scale is None else min(world_scale, 1.0)
+    base = load_scenario(
+        scenario, {"run.accounting": "window", **scaled_overrides(scenario, factor)}
+    )
     sources = tuple(dict.fromkeys(table["source"]))
     keys = pd.MultiIndex.from_frame(table[["source", "stage"]])
     target = table["rate"].to_numpy(float)
@@ -607,7 +616,9 @@ def fit_by_simulation(
         # the intervals' Jacobian: central differences at the solution, a step of 10%
         jac = _central_jacobian(residuals, result.x, low, high, pattern, groups)
         bar.set_postfix_str(f"done after {bar.n}", refresh=True)
-    cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / replications)
+    # the simulated moments' own noise: replications of a world scaled by `factor`
+    # have 1 / (replications x factor) of the observed moments' variance
+    cov = np.linalg.pinv(jac.T @ jac) * (1.0 + 1.0 / (replications * factor))
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     # a parameter no moment responds to (zero gradient, so a zero-width interval) is
     # not identified: whatever the search left it at is no estimate, so it keeps its start
@@ -680,6 +691,7 @@ def fit_by_simulation(
     out.attrs["cost"] = float(result.cost)
     out.attrs["evaluations"] = len(cache)
     out.attrs["replications"] = replications
+    out.attrs["world_scale"] = factor
     return SimulatedFit(fitted, out)
 
 
@@ -757,17 +769,22 @@ def fit_check(
     backend: str | Backend[Any] | None = None,
     workers: int | None = None,
     seed: int | None = None,
+    world_scale: float | None = None,
 ) -> FitCheck:
     """Simulate the scenario and compare each observed rate and volume with it.
 
     A rate is reproduced when the simulated mean lies inside the observed 95%
     interval. Volumes (``leads_per_week``) are compared with an exact Poisson interval
     of the observed count over the scenario's horizon. Simulated intervals are Student-t
-    intervals of the mean over the replications.
+    intervals of the mean over the replications. ``world_scale`` as for
+    :func:`fit_by_simulation` (the simulated volumes are scaled back up).
     """
     table = _clean_observed(observed, scenario)
     seeds = _seeds(scenario, replications, seed)
-    base = load_scenario(scenario, {"run.accounting": "window"})
+    factor = scale_factor(scenario) if world_scale is None else min(world_scale, 1.0)
+    base = load_scenario(
+        scenario, {"run.accounting": "window", **scaled_overrides(scenario, factor)}
+    )
     sources = tuple(dict.fromkeys(table["source"]))
     with _pool(backend, workers) as pool:
         runs = _Simulator(pool, seeds, sources).run(base)
@@ -783,7 +800,7 @@ def fit_check(
             weeks = count / per_week if per_week > 0 else math.nan
             low, high = _poisson_interval(count)
             volume = runs[runs["source"] == name].groupby("seed")["leads_per_week"].first()
-            mean, lo, hi = _t_interval(volume.to_numpy(float))
+            mean, lo, hi = _t_interval(volume.to_numpy(float) / factor)
             rows.append(
                 _row(name, "leads_per_week", per_week, low / weeks, high / weeks, mean, lo, hi)
             )
