@@ -116,6 +116,7 @@ its own (the largest resident set of the process and of its pool's workers).
 
 def _export(n: int, folder: Path) -> Path:
     """The cached CSV export of a simulated year with about ``n`` leads."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"crm_{n}.csv"
     if path.exists():
         return path
