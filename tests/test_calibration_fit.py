@@ -379,11 +379,15 @@ def test_calibration_report_says_which_parameters_are_not_fitted(flagged):
     from simfunnel.reporting.calibration import parameter_takeaway
 
     text = parameter_takeaway(flagged.fit)
-    assert "contact_probability sits at the bound of its search (0.3)" in text
+    assert text.startswith("The chance a first call reaches the lead sits at the bound of its")
     assert text.endswith(
-        "not identified by the data, left at the domain default: referral quality.ready."
+        "not identified by the data, left at the domain default: referral's share of "
+        "sales-ready leads."
     )
-    assert "sales-ready" not in text  # the one ready share was not fitted: no claim about it
+    # the one ready share was not fitted: no claim about it
+    assert "the share of sales-ready leads is" not in text and "come from" not in text
+    # a contact chance stuck at its bound is named as stuck, never as a finding
+    assert "a first call answered at once reaches" not in text
 
 
 def test_the_back_test_verdict_names_a_bias_that_leans_one_way():

@@ -299,13 +299,30 @@ def calibration_headline(
     }
 
 
+#: Fitted parameters in words.
+_PARAMETER_LABELS = {
+    "contact_probability": "the chance a first call reaches the lead",
+    "quality.ready": "share of sales-ready leads",
+    "opportunity_probability": "qualified-to-opportunity chance",
+    "win_probability": "opportunity-to-won chance",
+}
+
+
+def _parameter_label(parameter: str, source: str) -> str:
+    words = _PARAMETER_LABELS.get(parameter, parameter.replace("_", " ").replace(".", " "))
+    return words if source == "all" else f"{source}'s {words}"
+
+
 def parameter_takeaway(parameters: pd.DataFrame) -> str:
     """One sentence on the fitted parameters: the best and worst ready shares, the contact."""
     parts = []
     flags = parameters.get("identified", pd.Series(True, index=parameters.index)).astype(bool)
     stuck = parameters[~flags]
-    bounded = parameters[flags & parameters.get("at_bound", False)]
-    parameters = parameters[flags]
+    at_bound = parameters.get("at_bound", pd.Series(False, index=parameters.index))
+    at_bound = at_bound.fillna(False).astype(bool)
+    bounded = parameters[flags & at_bound]
+    # a value stuck at its search bound is no finding: it is named as such below only
+    parameters = parameters[flags & ~at_bound]
     ready = parameters[parameters["parameter"] == "quality.ready"].sort_values("estimate")
     if len(ready) >= 2:
         best, worst = ready.iloc[-1], ready.iloc[0]
@@ -325,14 +342,11 @@ def parameter_takeaway(parameters: pd.DataFrame) -> str:
             f"(95% {c['low']:.0%} to {c['high']:.0%})"
         )
     for row in bounded.to_dict(orient="records"):
-        label = (
-            row["parameter"] if row["source"] == "all" else f"{row['source']} {row['parameter']}"
-        )
+        label = _parameter_label(row["parameter"], row["source"])
         parts.append(f"{label} sits at the bound of its search ({row['estimate']:.3g})")
     if len(stuck):
         names = ", ".join(
-            p if s == "all" else f"{s} {p}"
-            for p, s in zip(stuck["parameter"], stuck["source"], strict=True)
+            _parameter_label(p, s) for p, s in zip(stuck["parameter"], stuck["source"], strict=True)
         )
         parts.append(f"not identified by the data, left at the domain default: {names}")
     text = "; ".join(parts) or "nothing was fitted"
