@@ -26,6 +26,7 @@ from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_fr
 from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
+    from simfunnel.calibration.volume import Volume
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
@@ -55,6 +56,9 @@ class Calibration:
         What reading did (files, encoding, mapping, rows skipped).
     pooled
         Source names pooled into ``other``.
+    volumes
+        Per source, the volume the scenario was written from: its baseline, trend and
+        campaigns (:class:`~simfunnel.calibration.volume.Volume`).
     """
 
     scenario: Scenario
@@ -68,6 +72,7 @@ class Calibration:
     fit: Any = None
     fitted_paths: list[str] = field(default_factory=list)
     built: Scenario | None = None
+    volumes: list[Volume] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         """What was read and estimated, one fact a line."""
@@ -77,8 +82,13 @@ class Calibration:
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
                 + ", ".join(self.pooled)
             )
+        lines += self.volume_lines()
         lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
         return lines
+
+    def volume_lines(self) -> list[str]:
+        """Per source with a trend or campaigns of its own: what the scenario carries."""
+        return [line for v in self.volumes if (line := v.line()) is not None]
 
     @property
     def fields_from_data(self) -> list[str]:
@@ -319,6 +329,7 @@ def calibrate(
         comments=comments,
         defaults=defaults,
         built=scenario,
+        volumes=[extras[name]["volume"] for name in sorted(extras) if "volume" in extras[name]],
     )
     if simulate:
         return result.refine(**fit_options)
