@@ -194,8 +194,20 @@ def _dispersion(counts: np.ndarray, mu: np.ndarray, params: int) -> float:
     return max(1.0, pearson / dof)
 
 
-def _hot(counts: np.ndarray, mu: np.ndarray, phi: float) -> np.ndarray:
-    """Weeks far above the baseline ``mu``: campaign weeks."""
+#: The median of a chi-square with one degree of freedom.
+_CHI2_MEDIAN = float(stats.chi2.ppf(0.5, 1))
+
+
+def _hot(counts: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Weeks far above the baseline ``mu``: campaign weeks.
+
+    The overdispersion they are measured with is the median squared Pearson residual
+    over its median under the Poisson, so that the campaign weeks cannot hide
+    themselves by inflating it.
+    """
+    positive = mu > 0
+    pearson = ((counts - mu) ** 2)[positive] / mu[positive]
+    phi = max(1.0, float(np.median(pearson)) / _CHI2_MEDIAN) if positive.any() else 1.0
     sd = np.sqrt(np.maximum(phi * mu, 1e-300))
     return (stats.poisson.sf(counts - 1, mu) < HOT_P) & ((counts - mu) / sd > HOT_SD)
 
@@ -214,7 +226,7 @@ def _fit(counts: np.ndarray, years: np.ndarray, trend: bool) -> _Baseline:
     use = np.ones(len(counts), dtype=bool)
     for _ in range(4):
         base = _fit_on(counts, years, use, trend)
-        hot = _hot(counts, base.mu, base.phi)
+        hot = _hot(counts, base.mu)
         if (~hot).sum() < MIN_WEEKS:
             hot[:] = False
         if np.array_equal(~hot, use):
