@@ -132,7 +132,9 @@ class Burst(_Strict):
 
     start: date
     end: date = Field(description="last day of the burst, inclusive")
-    multiplier: float = Field(1.0, gt=0, le=100)
+    multiplier: float = Field(
+        1.0, ge=0, le=100, description="the source's volume times this (0: a pause)"
+    )
     extra_leads_per_week: float = Field(
         0.0,
         ge=0,

@@ -265,3 +265,34 @@ def test_fit_check_and_backtest_on_a_trending_history(export) -> None:
     flat = (train["source"] == "paid_search").sum() / weeks * (result.end - result.cutoff) / DAY / 7
     assert leads.loc["paid_search", "forecast"] > 1.4 * flat
     assert leads.loc["referral", "forecast"] < 3  # past campaigns are not replayed
+
+
+def test_a_source_that_started_mid_history_keeps_its_level() -> None:
+    truth = load_scenario(
+        TRUTH,
+        {
+            "sources.paid_search.trend_per_year": 0.0,
+            "sources.paid_search.bursts": [],
+            "sources.organic_search.bursts": [
+                {"start": "2025-01-01", "end": "2025-07-06", "multiplier": 0.0}
+            ],
+        },
+    )
+    export = simfunnel.simulate(truth, seed=4).to_crm()
+    cal = simfunnel.calibrate(export, simulate=False)
+    organic = source(cal, "organic_search")
+    level = estimate(cal, "leads_per_week", "organic_search")
+    # 25 a week from July; an exponential fit over the whole year would make it ~45
+    assert level["low"] <= 25 <= level["high"]
+    assert organic.trend_per_year == 0
+    (pause,) = organic.bursts
+    assert pause.multiplier == 0 and abs((pause.end - date(2025, 7, 6)).days) <= 2
+    line = next(x for x in cal.volume_lines() if x.startswith("organic_search:"))
+    assert "first lead on 2025-07-0" in line and "a pause" in line
+    observed = int((export["source"] == "organic_search").sum())
+    expected = scenario_workload(
+        load_scenario(
+            cal.scenario, {"sources.paid_search.leads_per_week": 0.0, "sources.referral.bursts": []}
+        )
+    ).leads
+    assert expected == pytest.approx(observed, rel=0.05)

@@ -93,6 +93,8 @@ class Volume:
     trend: tuple[float, float, float] | None = None  # growth a year, its 95% interval
     dispersion: float = 1.0
     campaigns: list[Campaign] = field(default_factory=list)
+    history_start: date | None = None  # the day of the history's first lead
+    started: date | None = None  # the day of the source's first lead, if after the history's
 
     @property
     def campaign_leads(self) -> float:
@@ -102,10 +104,15 @@ class Volume:
     def line(self) -> str | None:
         """What the scenario carries, one line, when it is more than the mean; else None."""
         parts = []
+        if self.started is not None:
+            parts.append(
+                f"first lead on {self.started}, after the history started "
+                f"({self.history_start}): no leads before it (a pause), its volume from then"
+            )
         if self.trend is not None:
             est, low, high = (1 + g for g in self.trend)
             parts.append(
-                f"{self.source}: {_x(est)} a year trend (95% {_x(low)} to {_x(high)}); "
+                f"{_x(est)} a year trend (95% {_x(low)} to {_x(high)}); "
                 f"baseline is the recent level {_n(self.level)}/wk on {self.reference}, "
                 f"growing with the trend (whole-period mean {_n(self.mean_per_week)}/wk)"
             )
@@ -113,11 +120,11 @@ class Volume:
         if own:
             leads = sum(c.leads for c in own)
             parts.append(
-                f"{self.source}: {len(own)} campaign(s) bring {leads} of its {self.leads} "
-                f"leads over a baseline of {_n(self.level)}/wk; written as dated campaigns "
-                "with their own leads, not replayed after the history"
+                f"{len(own)} campaign(s) bring {leads} of its {self.leads} leads over a "
+                f"baseline of {_n(self.level)}/wk; written as dated campaigns with their "
+                "own leads, not replayed after the history"
             )
-        return "; ".join(parts) if parts else None
+        return f"{self.source}: " + "; ".join(parts) if parts else None
 
 
 def _x(ratio: float) -> str:
@@ -313,23 +320,66 @@ def _trimmed(campaign: Campaign, when: pd.Series) -> Campaign:
 # ------------------------------------------------------------------ per source
 
 
-def source_volume(name: str, when: pd.Series, first: pd.Timestamp, end: pd.Timestamp) -> Volume:
-    """The volume of one source whose leads were created ``when``, history ``first`` to ``end``."""
-    n = len(when)
-    weeks = max(float((end - first) / _DAY) / 7.0, 1.0 / 7.0)
-    mean = n / weeks
-    anchor = end.floor("D")
-    flat = Volume(
-        name, n, weeks, mean, mean, _poisson_low(n) / weeks, _poisson_high(n) / weeks, anchor.date()
-    )
-    counts = weekly_counts(when, first, anchor)
-    if len(counts) < MIN_WEEKS or counts.sum() < MIN_LEADS:
-        return flat
+def _analyse(
+    counts: np.ndarray, anchor: pd.Timestamp, when: pd.Series
+) -> tuple[_Baseline, list[Campaign]]:
+    """The baseline (with its trend when significant) and the campaigns above it."""
     years = (np.arange(len(counts)) - len(counts) + 0.5) * 7.0 / DAYS_PER_YEAR
     base = _fit(counts, years, trend=True)
     if base.trend is None or base.trend[1] <= 0 <= base.trend[2]:
         base = _fit(counts, years, trend=False)
-    campaigns = _campaigns(counts, base, anchor, when)
+    return base, _campaigns(counts, base, anchor, when)
+
+
+def _started(counts: np.ndarray, base: _Baseline) -> bool:
+    """Whether the source started after the history did.
+
+    So when its leading weeks without a lead are improbable under its baseline after
+    them (Poisson p < :data:`HOT_P`).
+
+    Campaign weeks do not count towards the baseline, so a source seen only in
+    campaigns did not start with its first one.
+    """
+    nonzero = np.flatnonzero(counts)
+    if not len(nonzero) or nonzero[0] == 0:
+        return False
+    gap = int(nonzero[0])
+    after = base.use.copy()
+    after[: gap + 1] = False  # the first week with a lead may be a part week
+    rate = float(counts[after].mean()) if after.any() else 0.0
+    return gap * rate > -math.log(HOT_P)
+
+
+def source_volume(name: str, when: pd.Series, first: pd.Timestamp, end: pd.Timestamp) -> Volume:
+    """The volume of one source whose leads were created ``when``, history ``first`` to ``end``."""
+    n = len(when)
+    whole = max(float((end - first) / _DAY) / 7.0, 1.0 / 7.0)
+    anchor = end.floor("D")
+    counts = weekly_counts(when, first, anchor)
+    started = None
+    if len(counts) >= MIN_WEEKS and counts.sum() >= MIN_LEADS:
+        base, campaigns = _analyse(counts, anchor, when)
+        if _started(counts, base):
+            started = pd.Timestamp(when.min())
+            counts = weekly_counts(when, started, anchor)
+    weeks = whole if started is None else max(float((end - started) / _DAY) / 7.0, 1.0 / 7.0)
+    mean = n / weeks
+    flat = Volume(
+        name,
+        n,
+        whole,
+        n / whole,
+        mean,
+        _poisson_low(n) / weeks,
+        _poisson_high(n) / weeks,
+        anchor.date(),
+        history_start=first.date(),
+        started=None if started is None else started.date(),
+    )
+    if len(counts) < MIN_WEEKS or counts.sum() < MIN_LEADS:
+        return flat
+    if started is not None:
+        base, campaigns = _analyse(counts, anchor, when)
     if base.trend is None and not campaigns:
         return flat
     level, low, high = base.level
@@ -337,8 +387,8 @@ def source_volume(name: str, when: pd.Series, first: pd.Timestamp, end: pd.Times
     return Volume(
         name,
         n,
-        weeks,
-        mean,
+        whole,
+        n / whole,
         level,
         low,
         high,
@@ -346,6 +396,8 @@ def source_volume(name: str, when: pd.Series, first: pd.Timestamp, end: pd.Times
         trend,  # type: ignore[arg-type]
         base.phi,
         campaigns,
+        history_start=first.date(),
+        started=flat.started,
     )
 
 

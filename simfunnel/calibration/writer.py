@@ -10,7 +10,7 @@ stay domain defaults.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -222,16 +222,34 @@ def _volume(
                     min(max(burst[key], 0.01), 100.0 if key == "multiplier" else 1e6)
                 )
         bursts.append(burst)
+    if volume.started is not None and volume.history_start is not None:
+        # the source started after the history did: no leads before its first
+        bursts.insert(
+            0,
+            {
+                "start": volume.history_start - timedelta(days=7),
+                "end": volume.started - timedelta(days=1),
+                "multiplier": 0.0,
+            },
+        )
     if bursts:
         src["bursts"] = bursts
+        notes = []
+        if volume.started is not None:
+            notes.append(f"the first, a pause: the source's first lead came on {volume.started}")
+        if volume.campaigns:
+            base = "trend" if volume.trend is not None else "flat"
+            notes.append(
+                f"campaigns: weeks far above the {base} baseline (Poisson p < 1e-4), dated: "
+                "not replayed"
+            )
         own = sum(c.own_leads for c in volume.campaigns)
-        base = "trend" if volume.trend is not None else "flat"
-        note = f"weeks far above the {base} baseline (Poisson p < 1e-4), dated: not replayed"
         if own:
-            note += (
-                f"; {own} too large for a multiplier of the baseline "
+            notes.append(
+                f"{own} too large for a multiplier of the baseline "
                 f"({volume.level:.3g}/wk) bring their own leads"
             )
+        note = "; ".join(notes)
         comments[f"{path}.bursts"] = note
 
 
