@@ -267,7 +267,7 @@ def test_fit_check_and_backtest_on_a_trending_history(export) -> None:
     assert leads.loc["referral", "forecast"] < 3  # past campaigns are not replayed
 
 
-def test_a_source_that_started_mid_history_keeps_its_level() -> None:
+def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> None:
     truth = load_scenario(
         TRUTH,
         {
@@ -289,6 +289,7 @@ def test_a_source_that_started_mid_history_keeps_its_level() -> None:
     assert pause.multiplier == 0 and abs((pause.end - date(2025, 7, 6)).days) <= 2
     line = next(x for x in cal.volume_lines() if x.startswith("organic_search:"))
     assert "first lead on 2025-07-0" in line and "a pause" in line
+    assert load_scenario(cal.write(tmp_path / "started.yaml")) == cal.scenario
     observed = int((export["source"] == "organic_search").sum())
     expected = scenario_workload(
         load_scenario(
@@ -296,3 +297,32 @@ def test_a_source_that_started_mid_history_keeps_its_level() -> None:
         )
     ).leads
     assert expected == pytest.approx(observed, rel=0.05)
+
+
+def test_overdispersed_flat_and_trending_histories() -> None:
+    """Weekly counts noisier than Poisson: few false campaigns, trends found, levels covered."""
+    from simfunnel.calibration.volume import volume_estimates
+
+    days = np.arange(364)
+    found = {"flat": [0, 0, 0], "trend": [0, 0, 0]}  # campaigns, trends, level covered
+    for kind, rate, level in (
+        ("flat", np.full(364, 10.0), 70.0),
+        ("trend", 20.0 * 3 ** ((days - 364) / 365.25), 140.0),
+    ):
+        for seed in range(10):
+            rng = np.random.default_rng(seed)
+            counts = rng.poisson(rate * rng.gamma(4.0, 0.25, len(rate)))  # daily CV 0.5
+            created = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+                np.repeat(days, counts) + rng.uniform(0.3, 0.7, counts.sum()), unit="D"
+            )
+            frame = pd.DataFrame(
+                {"lead_id": np.arange(len(created)), "source": "x", "created_at": created}
+            )
+            rows, extras = volume_estimates(frame)
+            by = {r["field"]: r for r in rows}
+            found[kind][0] += len(extras["x"]["bursts"])
+            found[kind][1] += "trend_per_year" in by
+            volume = by["leads_per_week"]
+            found[kind][2] += volume["low"] <= level <= volume["high"]
+    assert found["flat"][0] <= 2 and found["flat"][1] <= 2 and found["flat"][2] >= 8
+    assert found["trend"][0] <= 2 and found["trend"][1] == 10 and found["trend"][2] >= 8

@@ -21,7 +21,7 @@ scenario run past the history does not replay them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -381,7 +381,13 @@ def source_volume(name: str, when: pd.Series, first: pd.Timestamp, end: pd.Times
     if started is not None:
         base, campaigns = _analyse(counts, anchor, when)
     if base.trend is None and not campaigns:
-        return flat
+        dof = int(base.use.sum()) - 1
+        if base.phi * dof <= stats.chi2.ppf(LEVEL, dof):
+            return flat  # no significant overdispersion: the count's Poisson interval
+        # the count's Poisson interval, widened by the weeks' overdispersion
+        spread = math.sqrt(base.phi)
+        low, high = (mean * (bound / mean) ** spread for bound in (flat.level_low, flat.level_high))
+        return replace(flat, level_low=low, level_high=high, dispersion=base.phi)
     level, low, high = base.level
     trend = None if base.trend is None else tuple(math.expm1(v) for v in base.trend)
     return Volume(
@@ -435,6 +441,8 @@ def volume_rows(volume: Volume) -> list[dict[str, Any]]:
             "mean of the weeks without a campaign, quasi-Poisson "
             f"(whole-period mean {_n(v.mean_per_week)}/wk)"
         )
+    elif v.dispersion > 1:
+        method = f"count / weeks, quasi-Poisson (overdispersion {v.dispersion:.2g})"
     else:
         method = "count / weeks, Poisson"
     if v.campaigns:
