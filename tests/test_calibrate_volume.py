@@ -170,7 +170,7 @@ def test_the_calibration_says_which_baseline_it_chose(cal) -> None:
     assert re.search(r"\d\.\dx a year trend \(95% .+\); baseline is the recent level", trend)
     assert "whole-period mean" in trend
     assert any(line.startswith("referral:") and "own leads" in line for line in lines)
-    assert not any(line.startswith("organic_search") for line in lines)
+    assert not any(line.startswith(("organic_search", "volume:")) for line in lines)
     text = cal.to_yaml()
     assert re.search(r"trend_per_year: [\d.]+  # estimate .*a year", text)
     assert "trend_reference: " in text and "leads_per_week is the level then" in text
@@ -289,6 +289,7 @@ def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> No
     assert pause.multiplier == 0 and abs((pause.end - date(2025, 7, 6)).days) <= 2
     line = next(x for x in cal.volume_lines() if x.startswith("organic_search:"))
     assert "first lead on 2025-07-0" in line and "a pause" in line
+    assert cal.volume_lines()[0].startswith("volume: no source has a significant trend")
     assert load_scenario(cal.write(tmp_path / "started.yaml")) == cal.scenario
     observed = int((export["source"] == "organic_search").sum())
     expected = scenario_workload(

@@ -87,8 +87,18 @@ class Calibration:
         return lines
 
     def volume_lines(self) -> list[str]:
-        """Per source with a trend or campaigns of its own: what the scenario carries."""
-        return [line for v in self.volumes if (line := v.line()) is not None]
+        """Per source with a trend or campaigns of its own: what the scenario carries.
+
+        Without any trend, one line says that the baselines are the history's means.
+        """
+        lines = [line for v in self.volumes if (line := v.line()) is not None]
+        if self.volumes and not any(v.trend is not None for v in self.volumes):
+            lines.insert(
+                0,
+                "volume: no source has a significant trend (95%); each baseline is its "
+                "mean over the history",
+            )
+        return lines
 
     @property
     def fields_from_data(self) -> list[str]:
