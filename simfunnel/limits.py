@@ -67,8 +67,12 @@ class Workload:
     rep_days: float = 0.0
 
 
-def _day_multipliers(source: Source, scenario: Scenario) -> float:
-    """The integral over the horizon of the source's rate multiplier, in days."""
+def _day_multipliers(source: Source, scenario: Scenario) -> tuple[float, float]:
+    """Integrals over the horizon, in days: the rate multiplier, and the extra leads.
+
+    The second is the campaigns' extra leads a week, times their days (with the day
+    profile): a seventh of it is their expected leads.
+    """
     days = scenario.run.horizon_days
     if source.day_of_week_profile is None:
         dow = [1.0] * 7
@@ -77,26 +81,45 @@ def _day_multipliers(source: Source, scenario: Scenario) -> float:
         dow = [7 * w / total for w in source.day_of_week_profile]
     first = scenario.run.start_date.weekday()
     start = scenario.run.start_date
-    bursts = [((b.start - start).days, (b.end - start).days, b.multiplier) for b in source.bursts]
-    integral = 0.0
+    bursts = [
+        ((b.start - start).days, (b.end - start).days, b.multiplier, b.extra_leads_per_week)
+        for b in source.bursts
+    ]
+    growth = math.log1p(source.trend_per_year) / 365.25
+    reference = ((source.trend_reference or start) - start).days
+    integral = extra = 0.0
     for day in range(math.ceil(days)):
         weight = min(1.0, days - day) * dow[(day + first) % 7]
-        for low, high, multiplier in bursts:
+        campaign = 0.0
+        for low, high, multiplier, more in bursts:
             if low <= day <= high:
                 weight *= multiplier
+                campaign += more
+        extra += min(1.0, days - day) * dow[(day + first) % 7] * campaign
+        if growth:
+            weight *= math.exp(growth * (day + 0.5 - reference))
         integral += weight
-    return integral
+    return integral, extra
 
 
-def _envelope(source: Source) -> float:
-    """The thinning envelope's multiplier (as :func:`simfunnel.arrivals.max_multiplier`)."""
+def _envelope(source: Source, scenario: Scenario) -> tuple[float, float]:
+    """The thinning envelope, as :func:`simfunnel.arrivals.arrival_times` draws it.
+
+    Its multiplier of the weekly volume, and its extra leads a week.
+    """
     peak = 1.0
     for profile, n in ((source.day_of_week_profile, 7), (source.hour_of_day_profile, 24)):
         if profile is not None:
             peak *= n * max(profile) / sum(profile)
+    extra = peak * sum(b.extra_leads_per_week for b in source.bursts)
     for burst in source.bursts:
         peak *= max(burst.multiplier, 1.0)
-    return peak
+    if source.trend_per_year:
+        start = scenario.run.start_date
+        reference = ((source.trend_reference or start) - start).days
+        growth = math.log1p(source.trend_per_year) / 365.25
+        peak *= math.exp(max(growth * -reference, growth * (scenario.run.horizon_days - reference)))
+    return peak, extra
 
 
 def scenario_workload(scenario: Scenario) -> Workload:
@@ -105,8 +128,10 @@ def scenario_workload(scenario: Scenario) -> Workload:
     horizon_days = scenario.run.horizon_days
     for source in scenario.sources:
         per_day = source.effective_leads_per_week / 7.0
-        leads += per_day * _day_multipliers(source, scenario)
-        candidates += per_day * horizon_days * _envelope(source)
+        integral, extra = _day_multipliers(source, scenario)
+        leads += per_day * integral + extra / 7.0
+        peak, extra_peak = _envelope(source, scenario)
+        candidates += (per_day * peak + extra_peak / 7.0) * horizon_days
     cycles = 2 if scenario.process.nurture.enabled else 1
     attempts = scenario.team.max_attempts * cycles
     per_lead = BYTES_PER_LEAD + BYTES_PER_LEAD_PER_ATTEMPT * attempts
@@ -175,9 +200,9 @@ def check_scenario(scenario: Scenario, max_leads: int | None = None) -> Workload
         else:
             cause = (
                 f"{_count(work.candidates)} candidate arrivals for its peak rate (bursts "
-                "times day and hour profile peaks)"
+                "and trend times day and hour profile peaks)"
             )
-            remedy = "lower the burst multipliers or flatten the profiles"
+            remedy = "lower the burst multipliers or the trend, or flatten the profiles"
         raise LimitError(
             f"this scenario would need about {_size(work.bytes)} for {_count(work.leads)} "
             f"leads and {cause}, the memory of more than {_count(limit)} leads, the "

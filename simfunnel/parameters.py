@@ -119,16 +119,38 @@ class DealSize(_Strict):
 
 
 class Burst(_Strict):
-    """A dated campaign: lead volume is multiplied by ``multiplier`` from start to end."""
+    """A dated campaign, from start to end: a multiplier, extra leads, or both.
+
+    The source's volume is multiplied by ``multiplier``, and ``extra_leads_per_week``
+    more leads a week arrive on top.
+
+    A multiplier scales the source's own volume (and its trend); extra leads are the
+    campaign's own, so that a source seen only in campaigns (a trade show, a list
+    bought once) keeps its leads however small its volume between them. Give either
+    or both.
+    """
 
     start: date
     end: date = Field(description="last day of the burst, inclusive")
-    multiplier: float = Field(gt=0, le=100)
+    multiplier: float = Field(
+        1.0, ge=0, le=100, description="the source's volume times this (0: a pause)"
+    )
+    extra_leads_per_week: float = Field(
+        0.0,
+        ge=0,
+        le=1e6,
+        description="leads a week the campaign brings on top of the source's volume "
+        "(with the source's day and hour profiles)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Burst:
         if self.end < self.start:
             raise ValueError(f"end must not be before start ({self.start}), got {self.end}")
+        if "multiplier" not in self.model_fields_set and (
+            "extra_leads_per_week" not in self.model_fields_set
+        ):
+            raise ValueError("give multiplier or extra_leads_per_week (or both)")
         return self
 
 
@@ -162,6 +184,20 @@ class Source(_Strict):
     )
     hour_of_day_profile: tuple[float, ...] | None = Field(
         None, description="24 relative weights, midnight first; normalised to mean 1"
+    )
+    trend_per_year: float = Field(
+        0.0,
+        gt=-1,
+        le=100,
+        description="growth of the volume a year: on trend_reference the source brings "
+        "leads_per_week, a year later (1 + trend_per_year) times as many, and as many "
+        "less a year before (an exponential trend; 2 is 3x a year, -0.5 halves it, 0 "
+        "is flat); bursts multiply the trended volume",
+    )
+    trend_reference: date | None = Field(
+        None,
+        description="the day whose volume is leads_per_week, the trend running from it "
+        "forward and back; default: run.start_date",
     )
     bursts: tuple[Burst, ...] = ()
     quality: QualityMix = QualityMix()

@@ -3,7 +3,9 @@
 Modules, one step each: :mod:`~simfunnel.calibration.columns` (the canonical names),
 :mod:`~simfunnel.calibration.mapping` (column mappings and presets),
 :mod:`~simfunnel.calibration.read` (files to a canonical lead frame),
-:mod:`~simfunnel.calibration.estimate` (direct estimates),
+:mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
+:mod:`~simfunnel.calibration.volume` (level, trend, campaigns) on
+:mod:`~simfunnel.calibration.weekly` (weekly counts, baselines, campaign weeks),
 :mod:`~simfunnel.calibration.writer` (the scenario YAML),
 :mod:`~simfunnel.calibration.pipeline` (:func:`calibrate` joining them),
 :mod:`~simfunnel.calibration.fit` (the simulation-based fit, fit check and back-test) and

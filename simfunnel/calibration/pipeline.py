@@ -28,6 +28,7 @@ from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
     from simfunnel.calibration.recording import RecordingStart
+    from simfunnel.calibration.volume import Volume
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
@@ -57,6 +58,9 @@ class Calibration:
         What reading did (files, encoding, mapping, rows skipped).
     pooled
         Source names pooled into ``other``.
+    volumes
+        Per source, the volume the scenario was written from: its baseline, trend and
+        campaigns (:class:`~simfunnel.calibration.volume.Volume`).
     """
 
     scenario: Scenario
@@ -72,6 +76,7 @@ class Calibration:
     built: Scenario | None = None
     recording: RecordingStart | None = None
     outcomes_from: pd.Timestamp | None = None
+    volumes: list[Volume] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         """What was read and estimated, one fact a line."""
@@ -88,7 +93,22 @@ class Calibration:
                 f"conversion, timing and value from the leads created since "
                 f"{self.outcomes_from:%Y-%m-%d} (as asked), volume from all of them"
             )
+        lines += self.volume_lines()
         lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
+        return lines
+
+    def volume_lines(self) -> list[str]:
+        """Per source with a trend or campaigns of its own: what the scenario carries.
+
+        Without any trend, one line says that the baselines are the history's means.
+        """
+        lines = [line for v in self.volumes if (line := v.line()) is not None]
+        if self.volumes and not any(v.trend is not None for v in self.volumes):
+            lines.insert(
+                0,
+                "volume: no source has a significant trend (95%); each baseline is its "
+                "mean over the history",
+            )
         return lines
 
     @property
@@ -381,6 +401,7 @@ def calibrate(
         built=scenario,
         recording=recording,
         outcomes_from=start,
+        volumes=[extras[name]["volume"] for name in sorted(extras) if "volume" in extras[name]],
     )
     if simulate:
         return result.refine(**fit_options)
@@ -477,7 +498,12 @@ def _even_volume(
         out.loc[row, "method"] = "given (leads_per_week); the export has no creation dates"
     out = out[out["field"] != "trend_per_year"].reset_index(drop=True)
     flat = {
-        name: {**extra, "day_of_week_profile": [1.0] * 7, "hour_of_day_profile": None, "bursts": []}
+        name: {
+            **{k: v for k, v in extra.items() if k != "volume"},  # no dates: no trend
+            "day_of_week_profile": [1.0] * 7,
+            "hour_of_day_profile": None,
+            "bursts": [],
+        }
         for name, extra in extras.items()
     }
     return out, flat

@@ -86,6 +86,7 @@ def save_results(
         "fitted_paths": cal.fitted_paths,
         "outcomes_from": _stamp(cal.outcomes_from),
         "recording": recording,
+        "volumes": [asdict(v) for v in cal.volumes],
         "tables": [name for name, table in tables.items() if table is not None],
         "check": None if check is None else {"verdict": check.verdict},
         "backtest": None
@@ -154,6 +155,7 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
         )
     estimates, observed = table("estimates"), table("observed")
     assert estimates is not None and observed is not None
+    volumes = [_volume(raw) for raw in index.get("volumes", [])]
     cal = Calibration(
         scenario=load_scenario(where / "scenario.yaml"),
         estimates=estimates,
@@ -167,6 +169,7 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
         fitted_paths=list(index["fitted_paths"]),
         built=load_scenario(json.loads((where / "built.json").read_text(encoding="utf-8"))),
         recording=recording,
+        volumes=volumes,
         outcomes_from=None if not index["outcomes_from"] else pd.Timestamp(index["outcomes_from"]),
     )
     check = None
@@ -187,3 +190,30 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
             raw["verdict"],
         )
     return cal, check, back
+
+
+def _volume(raw: dict[str, Any]) -> Any:
+    """A :class:`~simfunnel.calibration.volume.Volume` from its saved fields."""
+    from datetime import date
+
+    from simfunnel.calibration.volume import Volume
+    from simfunnel.calibration.weekly import Campaign
+
+    def day(value: Any) -> date | None:
+        return None if value is None else date.fromisoformat(str(value))
+
+    campaigns = [
+        Campaign(**{**c, "start": day(c["start"]), "end": day(c["end"])})
+        for c in raw.get("campaigns", [])
+    ]
+    trend = raw.get("trend")
+    return Volume(
+        **{
+            **raw,
+            "reference": day(raw["reference"]),
+            "history_start": day(raw.get("history_start")),
+            "started": day(raw.get("started")),
+            "trend": None if trend is None else tuple(trend),
+            "campaigns": campaigns,
+        }
+    )

@@ -10,13 +10,14 @@ stay domain defaults.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import yaml
 
 from simfunnel.calibration.estimate import not_identified
+from simfunnel.calibration.volume import Volume
 from simfunnel.parameters import Scenario, scenario_from_dict
 
 #: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
@@ -126,13 +127,9 @@ def build_scenario(
         if extra.get("hour_of_day_profile") is not None:
             src["hour_of_day_profile"] = extra["hour_of_day_profile"]
             comments[f"{path}.hour_of_day_profile"] = f"leads by hour of day, {n} rows"
-        bursts = [
-            {"start": b[0], "end": b[1], "multiplier": min(max(b[2], 0.01), 100.0)}
-            for b in extra.get("bursts", [])
-        ]
-        if bursts:
-            src["bursts"] = bursts
-            comments[f"{path}.bursts"] = "weeks far above the trend baseline (Poisson p < 1e-4)"
+        volume = extra.get("volume")
+        if volume is not None:
+            _volume(src, volume, by, comments)
         deal: dict[str, Any] = {}
         mean = take("deal_size.mean_usd", source, f"{path}.deal_size.mean_usd", 1.0, 1e9)
         sigma = take("deal_size.sigma", source, f"{path}.deal_size.sigma", 0.0, 5.0)
@@ -193,6 +190,67 @@ def build_scenario(
             why = reasons.get(field, f"needs {what}")
             defaults.append(f"sources.{{{', '.join(missing)}}}.{field} ({why})")
     return scenario_from_dict(data), comments, defaults
+
+
+def _volume(
+    src: dict[str, Any], volume: Volume, by: dict[tuple[str, str], Any], comments: dict[str, str]
+) -> None:
+    """The source's trend and campaigns, measured against the baseline it writes.
+
+    With a trend, ``leads_per_week`` is the level at the end of the history and the
+    trend runs from there (``trend_reference``), back over the history and forward past
+    it. Campaigns are dated bursts; one too large for a multiplier of the baseline
+    brings its own leads a week.
+    """
+    path = f"sources.{src['name']}"
+    trend = by.get(("trend_per_year", src["name"]))
+    if volume.trend is not None and trend is not None:
+        src["trend_per_year"] = _round(min(max(float(trend.estimate), -0.99), 100.0))
+        src["trend_reference"] = volume.reference
+        comments[f"{path}.trend_per_year"] = _comment(pd.Series(trend._asdict()))
+        comments[f"{path}.trend_reference"] = (
+            f"the end of the history: leads_per_week is the level then (whole-period mean "
+            f"{volume.mean_per_week:.4g}/wk), and the trend runs back over the history "
+            "and on past it"
+        )
+    bursts = []
+    for c in volume.campaigns:
+        burst = c.burst()
+        for key in ("multiplier", "extra_leads_per_week"):
+            if key in burst:
+                burst[key] = _round(
+                    min(max(burst[key], 0.01), 100.0 if key == "multiplier" else 1e6)
+                )
+        bursts.append(burst)
+    if volume.started is not None and volume.history_start is not None:
+        # the source started after the history did: no leads before its first
+        bursts.insert(
+            0,
+            {
+                "start": volume.history_start - timedelta(days=7),
+                "end": volume.started - timedelta(days=1),
+                "multiplier": 0.0,
+            },
+        )
+    if bursts:
+        src["bursts"] = bursts
+        notes = []
+        if volume.started is not None:
+            notes.append(f"the first, a pause: the source's first lead came on {volume.started}")
+        if volume.campaigns:
+            base = "trend" if volume.trend is not None else "flat"
+            notes.append(
+                f"campaigns: weeks far above the {base} baseline (Poisson p < 1e-4), dated: "
+                "not replayed"
+            )
+        own = sum(c.own_leads for c in volume.campaigns)
+        if own:
+            notes.append(
+                f"{own} too large for a multiplier of the baseline "
+                f"({volume.level:.3g}/wk) bring their own leads"
+            )
+        note = "; ".join(notes)
+        comments[f"{path}.bursts"] = note
 
 
 #: Share of a source's rows at a stage from which its rows enter the funnel there.
