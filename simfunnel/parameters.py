@@ -1,7 +1,7 @@
 """The scenario: a validated, documented schema, its file loading and overrides.
 
-Every quantity carries its unit in its name or description. Defaults come from
-``shared/domain.md``; the comment beside each names the section and row. Unknown keys
+Every quantity carries its unit in its name or description. Each default's figure and
+source is in ``docs/assumptions.md``; the description beside each names its section. Unknown keys
 are rejected, so that a typo never falls back silently to a default.
 
 Time inside the model is measured in hours from midnight of ``run.start_date``.
@@ -84,8 +84,8 @@ class RunSettings(_Strict):
 class QualityMix(_Strict):
     """Shares of a source's leads by readiness at capture; they must add up to 1.
 
-    Default: 27% ready, 49% not yet ready, 24% unqualified (domain.md section 6,
-    "sales-ready at capture", Gartner / MarketingSherpa).
+    Default: 27% ready, 49% not yet ready, 24% unqualified (Gartner / MarketingSherpa,
+    docs/assumptions.md#readiness-and-nurture).
     """
 
     ready: Share = Field(0.27, description="share of leads sales-ready at capture")
@@ -137,7 +137,7 @@ class Source(_Strict):
 
     Volume is given either as ``leads_per_week`` at ``cost_per_lead_usd``, or as a
     ``budget_per_week_usd`` that buys leads at CPL = CPL0 * (B / B0) ** eta, where
-    CPL0 is ``cost_per_lead_usd`` at the reference budget B0 (domain.md section 2,
+    CPL0 is ``cost_per_lead_usd`` at the reference budget B0 (docs/assumptions.md#cost-per-lead,
     "diminishing returns of spend").
     """
 
@@ -154,7 +154,7 @@ class Source(_Strict):
         "fixed there, so that an override or a sweep of the budget moves the CPL",
     )
     cpl_elasticity: float = Field(
-        0.3, ge=0, le=2, description="eta; domain.md section 2 gives 0.2-0.5"
+        0.3, ge=0, le=2, description="eta; docs/assumptions.md#cost-per-lead gives 0.2-0.5"
     )
     fixed_cost_per_week_usd: float = Field(0.0, ge=0, le=1e9)
     day_of_week_profile: tuple[float, ...] | None = Field(
@@ -185,18 +185,19 @@ class Source(_Strict):
         ge=0,
         le=3650,
         description="mean days from qualification to close for this source; default: the "
-        "process's (domain.md section 9: referral and inbound close faster)",
+        "process's (docs/assumptions.md#conversion-by-source: referral and inbound close faster)",
     )
     monthly_churn: float = Field(
         0.02,
         gt=0,
         le=1,
-        description="share of this source's customers lost each month (domain.md section 9: "
-        "SMB 3-7%, mid-market 1-2%)",
+        description="share of this source's customers lost each month "
+        "(docs/assumptions.md#customer-value: SMB 3-7%, mid-market 1-2%)",
     )
     gross_margin: Share = Field(
         0.75,
-        description="gross margin, as a share of revenue (domain.md section 9: 70-80% in SaaS)",
+        description="gross margin, as a share of revenue "
+        "(docs/assumptions.md#customer-value: 70-80% in SaaS)",
     )
 
     @model_validator(mode="before")
@@ -270,7 +271,7 @@ class Team(_Strict):
         0.45,
         gt=0,
         description="share of the shift a rep has for working leads (dials and "
-        "conversations); domain.md section 4 capacity check: ~60 dials at 3-4 minutes is "
+        "conversations); docs/assumptions.md#attempts-and-capacity: ~60 dials at 3-4 minutes is "
         "3-4 hours of an 8-hour day",
     )
     selling_hours_per_day: float | None = Field(
@@ -282,14 +283,17 @@ class Team(_Strict):
     )
     loaded_cost_per_hour_usd: float = Field(60.0, ge=0, le=1e5)
     minutes_per_attempt: float = Field(
-        3.0, gt=0, le=10_000, description="a dial; domain.md section 4: 3-4 minutes"
+        3.0,
+        gt=0,
+        le=10_000,
+        description="a dial; docs/assumptions.md#attempts-and-capacity: 3-4 minutes",
     )
     minutes_per_conversation: float = Field(
         10.0,
         ge=0,
         le=10_000,
         description="added when contact is made (0 switches conversation time off); "
-        "domain.md section 4: 10-15 minutes",
+        "docs/assumptions.md#attempts-and-capacity: 10-15 minutes",
     )
     work_minutes: float | None = Field(
         None,
@@ -306,20 +310,20 @@ class Team(_Strict):
         ge=1,
         le=100,
         description="attempts a lead gets in a cycle (1 switches repeated attempts off); "
-        "domain.md section 4: 93% of converting leads reached by the 6th",
+        "docs/assumptions.md#attempts-and-capacity: 93% of converting leads reached by the 6th",
     )
     attempt_spacing_hours: float = Field(24.0, ge=0, le=10_000)
     hiring_lag_days: float = Field(
-        60.0, ge=0, le=3650, description="domain.md section 5: ~2 months"
+        60.0, ge=0, le=3650, description="docs/assumptions.md#hiring-and-ramp: ~2 months"
     )
     ramp_days: float = Field(
-        97.0, ge=0, le=3650, description="domain.md section 5: SDR ~3.2 months"
+        97.0, ge=0, le=3650, description="docs/assumptions.md#hiring-and-ramp: SDR ~3.2 months"
     )
     ramp_start_productivity: float = Field(
         0.25, gt=0, le=1, description="speed of a new hire relative to a ramped rep on day one"
     )
     hiring_cost_usd: float = Field(
-        35_000.0, ge=0, le=1e8, description="domain.md section 5: ~$35k direct"
+        35_000.0, ge=0, le=1e8, description="docs/assumptions.md#hiring-and-ramp: ~$35k direct"
     )
 
     @model_validator(mode="after")
@@ -353,12 +357,13 @@ class Decay(_Strict):
     """Speed-to-lead decay q(d)/q(0) = phi + (1 - phi) * exp(-d / tau).
 
     d is the delay of the *first* response of a cycle (from arrival, or from the return
-    from nurture, to the first attempt), as the studies of domain.md section 3 measured
-    it. The factor q(d) is fixed at that first attempt and multiplies every attempt of
-    the cycle: a lead answered fast is caught while the buyer is engaged, and stays
-    easier to reach; one answered late stays hard to reach, however often it is dialled.
-    Defaults: the moderate fit of domain.md section 3 (tau ~ 180 minutes, phi ~ 0.2),
-    which was fitted to the contact rate by lead age; so by default it moves contact.
+    from nurture, to the first attempt), as the studies of
+    docs/assumptions.md#speed-to-lead measured it. The factor q(d) is fixed at that
+    first attempt and multiplies every attempt of the cycle: a lead answered fast is
+    caught while the buyer is engaged, and stays easier to reach; one answered late
+    stays hard to reach, however often it is dialled. Defaults: the moderate fit of
+    docs/assumptions.md#speed-to-lead (tau ~ 180 minutes, phi ~ 0.2), which was fitted
+    to the contact rate by lead age; so by default it moves contact.
     ``applies_to: both`` moves qualification too (use it with the steep stress case,
     tau ~ 30 minutes and phi ~ 0.007, fitted to the study's qualification ratios).
     """
@@ -387,7 +392,7 @@ class Patience(_Strict):
         gt=0,
         le=1e6,
         description="mean patience in on-shift hours; 24 is three working days of 8 hours "
-        "(HBR 2011, domain.md section 3: a lead's value is gone within days)",
+        "(HBR 2011, docs/assumptions.md#speed-to-lead: a lead's value is gone within days)",
     )
 
 
@@ -400,7 +405,7 @@ class Nurture(_Strict):
     a lead that came back and is again not reached is lost.
 
     Defaults: ~72% become ready within 6-11 months, a hazard of ~0.15 a month
-    (domain.md section 6).
+    (docs/assumptions.md#readiness-and-nurture).
     """
 
     enabled: bool = True
@@ -421,7 +426,10 @@ class Routing(_Strict):
 
     policy: Literal["fifo", "newest_first", "score"] = "fifo"
     score_auc: float = Field(
-        0.8, gt=0.5, lt=1.0, description="AUC of the lead score (domain.md section 7: 0.75-0.85)"
+        0.8,
+        gt=0.5,
+        lt=1.0,
+        description="AUC of the lead score (docs/assumptions.md#lead-scoring: 0.75-0.85)",
     )
     nurture_below_score: float | None = Field(
         None, ge=0, le=1, description="with policy score: leads scoring below go to nurture"
@@ -435,7 +443,7 @@ class StageRates(_Strict):
         1.0,
         description="probability that a rep who reaches a sales-ready lead accepts it as "
         "qualified (before fit); set with the per-source rates so that lead->opportunity "
-        "matches domain.md section 1",
+        "matches docs/assumptions.md#conversion-by-source",
     )
     not_ready: Probability = Field(
         0.0, description="probability; not-ready leads go to nurture instead"
@@ -448,21 +456,23 @@ class Process(_Strict):
 
     contact_probability: Probability = Field(
         0.45,
-        description="first attempt of a cycle, at zero delay; domain.md section 3: contact "
-        "35-55% in real time",
+        description="first attempt of a cycle, at zero delay; "
+        "docs/assumptions.md#speed-to-lead: contact 35-55% in real time",
     )
     retry_contact_probability: Probability = Field(
         0.22,
         description="each later attempt of a cycle, at zero first-response delay; with "
-        "contact_probability it gives domain.md section 4: ~10% a dial, 4-6 attempts "
-        "reaching ~55%, about half of converting leads reached on the first attempt",
+        "contact_probability it gives docs/assumptions.md#attempts-and-capacity: ~10% a "
+        "dial, 4-6 attempts reaching ~55%, about half of converting leads reached on the "
+        "first attempt",
     )
     qualification: StageRates = StageRates()
     opportunity_probability: Probability = Field(
-        0.6, description="qualified -> opportunity; domain.md section 1: 30-75%"
+        0.6,
+        description="qualified -> opportunity; docs/assumptions.md#conversion-by-source: 30-75%",
     )
     win_probability: Probability = Field(
-        0.3, description="opportunity -> won; domain.md section 1: 15-35%"
+        0.3, description="opportunity -> won; docs/assumptions.md#conversion-by-source: 15-35%"
     )
     days_to_close: float = Field(
         45.0, ge=0, le=3650, description="mean days from qualification to close (exponential)"
@@ -486,7 +496,7 @@ class Process(_Strict):
 
 
 class Burnout(_Strict):
-    """Fatigue, quitting, hiring and ramp (domain.md section 5).
+    """Fatigue, quitting, hiring and ramp (docs/assumptions.md#burnout-and-turnover).
 
     Each rep has a fatigue level F in [0, 1]. At the end of each day it rises with
     utilisation (busy hours over selling hours) above ``utilization_threshold`` and with
@@ -501,7 +511,9 @@ class Burnout(_Strict):
     """
 
     enabled: bool = True
-    utilization_threshold: Share = Field(0.85, description="u*, domain.md section 5 occupancy")
+    utilization_threshold: Share = Field(
+        0.85, description="u*, docs/assumptions.md#burnout-and-turnover occupancy"
+    )
     rise_per_day: float = Field(0.04, ge=0, le=1, description="fatigue gained a day at full load")
     futility_threshold: Share = 0.8
     futility_rise_per_day: float = Field(0.02, ge=0, le=1)
@@ -518,10 +530,16 @@ class Burnout(_Strict):
         0.3, description="probabilities x (1 - this * F)"
     )
     annual_turnover: float = Field(
-        0.30, ge=0, lt=1, description="at F = 0; domain.md section 5: SDRs 30-34%"
+        0.30,
+        ge=0,
+        lt=1,
+        description="at F = 0; docs/assumptions.md#burnout-and-turnover: SDRs 30-34%",
     )
     quit_fatigue_k: float = Field(
-        math.log(2), ge=0, le=20, description="k in h0 * exp(k * F); domain.md: ~ln 2"
+        math.log(2),
+        ge=0,
+        le=20,
+        description="k in h0 * exp(k * F); docs/assumptions.md#burnout-and-turnover: ~ln 2",
     )
 
 

@@ -191,7 +191,7 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
                 "low": float("nan"),
                 "high": float("nan"),
                 "n": 0,
-                "method": "domain default (domain.md), not in the data",
+                "method": "default (docs/assumptions.md), not in the data",
                 "from_data": False,
             }
         )

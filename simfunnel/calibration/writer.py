@@ -1,7 +1,7 @@
 """A scenario from the estimates: validated by the schema, written as commented YAML.
 
-:func:`build_scenario` starts from the schema's defaults (the domain figures, cited as
-``domain.md`` and a section, as in the bundled scenarios) and sets every field the data
+:func:`build_scenario` starts from the schema's defaults (the figures of
+``docs/assumptions.md``, cited by section as in the bundled scenarios) and sets every field the data
 estimated. :func:`scenario_yaml` writes it with a comment on each calibrated field
 (estimate, interval, rows behind it, method) and a header that lists the fields that
 stay domain defaults.
@@ -19,18 +19,19 @@ import yaml
 from simfunnel.calibration.estimate import not_identified
 from simfunnel.parameters import Scenario, scenario_from_dict
 
-#: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
+#: Cost per lead when the data has none: docs/assumptions.md#cost-per-lead, survey average ~$198.
 DEFAULT_CPL_USD = 198.0
 
-#: Fields that no CRM export informs, left at the schema's domain defaults. Sources are
-#: cited as the bundled scenarios cite them: ``domain.md`` and its section.
+#: Fields that no CRM export informs, left at the schema's defaults. Sources are cited
+#: as the bundled scenarios cite them: a section of ``docs/assumptions.md``.
 ALWAYS_DEFAULT: tuple[str, ...] = (
-    "sources.*.cost_per_lead_usd (domain.md 2: survey average ~$198; CRM exports hold no cost)",
+    "sources.*.cost_per_lead_usd (docs/assumptions.md#cost-per-lead: survey average ~$198; "
+    "CRM exports hold no cost)",
     "sources.*.quality, sources.*.fit (readiness is not recorded; fitted by simulation)",
     "process.qualification (fitted by simulation)",
-    "process.patience, process.nurture (domain.md 3 and 6)",
-    "team shift, selling share, minutes per attempt (domain.md 4)",
-    "burnout (domain.md 5)",
+    "process.patience, process.nurture (docs/assumptions.md#speed-to-lead, #readiness-and-nurture)",
+    "team shift, selling share, minutes per attempt (docs/assumptions.md#attempts-and-capacity)",
+    "burnout (docs/assumptions.md#burnout-and-turnover)",
 )
 
 #: What replaces "fitted by simulation" when the fit is skipped (``--no-simulate``).
@@ -289,8 +290,8 @@ def scenario_yaml(
     lines.append("# Fields calibrated from the data carry a comment: estimate, 95% interval,")
     lines.append("# rows behind it and method. These stay domain defaults:")
     lines += [f"#   - {d}" for d in defaults]
-    lines.append("# (domain.md N: section N of simfunnel's domain figures, cited as in the")
-    lines.append("# bundled scenarios.)")
+    lines.append("# (docs/assumptions.md, shipped with simfunnel, gives each default's figure")
+    lines.append("# and source; the bundled scenarios cite it by section.)")
     _emit(data, "", 0, comments, lines)
     return "\n".join(lines) + "\n"
 
