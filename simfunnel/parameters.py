@@ -543,6 +543,29 @@ class Burnout(_Strict):
     )
 
 
+# -------------------------------------------------------------------- provenance
+
+#: Where a value came from: ``file`` (the user wrote it), ``data`` (calibrate estimated
+#: it), ``fit`` (calibrate fitted it by simulation), ``default`` (the schema filled it in,
+#: or calibrate wrote it without data).
+Origin = Literal["file", "data", "fit", "default"]
+ORIGINS: tuple[str, ...] = get_args(Origin)
+
+
+class FieldProvenance(_Strict):
+    """Where one field's value came from: an entry of a scenario's ``provenance:`` block."""
+
+    origin: Origin = Field(description="file, data, fit or default")
+    interval: tuple[float, float] | None = Field(
+        None, description="95% interval of an estimate or a fit (low, high)"
+    )
+    source: str | None = Field(
+        None,
+        description="what the value rests on: the rows and method of an estimate, or the "
+        "section of docs/assumptions.md of a default",
+    )
+
+
 # ---------------------------------------------------------------------- scenario
 
 
@@ -556,6 +579,12 @@ class Scenario(_Strict):
     team: Team = Team()
     process: Process = Process()
     burnout: Burnout = Burnout()
+    provenance: dict[str, FieldProvenance] = Field(
+        default_factory=dict,
+        description="where each value came from, by dotted field path (sources by name): "
+        "what simfunnel calibrate writes; a field it does not list counts as the file's "
+        "when the file sets it and as a default otherwise (simfunnel explain)",
+    )
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Scenario:
@@ -563,6 +592,20 @@ class Scenario(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _provenance_names_fields(self) -> Scenario:
+        if not self.provenance:
+            return self
+        known = set(leaf_paths(self.model_dump(mode="json", exclude={"provenance"})))
+        for path in self.provenance:
+            if path not in known and not any(k.startswith(f"{path}.") for k in known):
+                hint = did_you_mean(path, known)
+                raise ValueError(
+                    f"provenance: {path!r} is not a field of the scenario"
+                    + (f" ({hint})" if hint else "")
+                )
         return self
 
     @property
@@ -578,6 +621,28 @@ class Scenario(_Strict):
         """Return a new, validated scenario with dotted-path overrides applied."""
         raw = self.model_dump(mode="json", exclude_unset=False)
         return scenario_from_dict(apply_overrides(raw, overrides))
+
+
+def leaf_paths(data: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a raw scenario by dotted path; sources (and named items) by name.
+
+    A list of unnamed items (``bursts``, a profile) is one leaf.
+    ``leaf_paths({"team": {"reps": 8}})`` is ``{"team.reps": 8}``.
+    """
+    out: dict[str, Any] = {}
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            out |= leaf_paths(value, f"{prefix}{key}.")
+    elif (
+        isinstance(data, list | tuple)
+        and data
+        and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in data)
+    ):
+        for item in data:
+            out |= leaf_paths(item, f"{prefix}{item['name']}.")
+    elif prefix:
+        out[prefix.rstrip(".")] = data
+    return out
 
 
 # ------------------------------------------------------------ errors and loading

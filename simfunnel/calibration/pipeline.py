@@ -107,6 +107,7 @@ class Calibration:
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
         _add_fitted(self, params)
         _add_defaults(self)
+        _record_provenance(self)
         return self
 
     def to_yaml(self) -> str:
@@ -323,7 +324,17 @@ def calibrate(
     if simulate:
         return result.refine(**fit_options)
     _add_defaults(result)
+    _record_provenance(result)
     return result
+
+
+def _record_provenance(result: Calibration) -> None:
+    """The scenario's ``provenance:`` block: where each field it writes came from."""
+    from simfunnel.calibration.writer import field_provenance, written_fields
+
+    written = written_fields(result.scenario, result.fitted_paths, result.built)
+    block = field_provenance(written, result.comments, result.estimates, result.fitted_paths)
+    result.scenario = result.scenario.model_copy(update={"provenance": block})
 
 
 def _add_defaults(result: Calibration) -> None:
