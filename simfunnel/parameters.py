@@ -107,8 +107,10 @@ class FitDistribution(_Strict):
     probability 1), so a source whose mean fit is 0.5 qualifies at the base rate.
     """
 
-    alpha: float = Field(2.0, gt=0, le=1000)
-    beta: float = Field(2.0, gt=0, le=1000)
+    alpha: float = Field(
+        2.0, gt=0, le=1000, description="Beta shape alpha; mean fit alpha / (alpha + beta)"
+    )
+    beta: float = Field(2.0, gt=0, le=1000, description="Beta shape beta")
 
 
 class DealSize(_Strict):
@@ -121,9 +123,9 @@ class DealSize(_Strict):
 class Burst(_Strict):
     """A dated campaign: lead volume is multiplied by ``multiplier`` from start to end."""
 
-    start: date
+    start: date = Field(description="first day of the burst")
     end: date = Field(description="last day of the burst, inclusive")
-    multiplier: float = Field(gt=0, le=100)
+    multiplier: float = Field(gt=0, le=100, description="lead volume x this during the burst")
 
     @model_validator(mode="after")
     def _ordered(self) -> Burst:
@@ -141,10 +143,22 @@ class Source(_Strict):
     "diminishing returns of spend").
     """
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    description: str = ""
-    leads_per_week: float | None = Field(None, ge=0, le=1e6)
-    budget_per_week_usd: float | None = Field(None, ge=0, le=1e9)
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="letters, digits, _ and -; how reports and overrides name the source",
+    )
+    description: str = Field("", description="one line for people")
+    leads_per_week: float | None = Field(
+        None, ge=0, le=1e6, description="expected leads a week (or give budget_per_week_usd)"
+    )
+    budget_per_week_usd: float | None = Field(
+        None,
+        ge=0,
+        le=1e9,
+        description="USD a week that buy leads at the CPL (or give leads_per_week)",
+    )
     cost_per_lead_usd: float = Field(gt=0, le=1e6, description="CPL0, USD per lead")
     reference_budget_per_week_usd: float | None = Field(
         None,
@@ -156,7 +170,12 @@ class Source(_Strict):
     cpl_elasticity: float = Field(
         0.3, ge=0, le=2, description="eta; docs/assumptions.md#cost-per-lead gives 0.2-0.5"
     )
-    fixed_cost_per_week_usd: float = Field(0.0, ge=0, le=1e9)
+    fixed_cost_per_week_usd: float = Field(
+        0.0,
+        ge=0,
+        le=1e9,
+        description="USD a week that do not scale with leads (a tool, a retainer)",
+    )
     day_of_week_profile: tuple[float, ...] | None = Field(
         None, description="7 relative weights, Monday first; normalised to mean 1"
     )
@@ -258,9 +277,11 @@ class Team(_Strict):
     never runs past the end of a shift, so utilisation is at most 1 by construction.
     """
 
-    reps: int = Field(8, ge=1, le=10_000)
-    working_days: tuple[Weekday, ...] = Field(("mon", "tue", "wed", "thu", "fri"), min_length=1)
-    shift_start_hour: float = Field(9.0, ge=0, lt=24)
+    reps: int = Field(8, ge=1, le=10_000, description="reps working leads (at the start)")
+    working_days: tuple[Weekday, ...] = Field(
+        ("mon", "tue", "wed", "thu", "fri"), min_length=1, description="days the team works"
+    )
+    shift_start_hour: float = Field(9.0, ge=0, lt=24, description="hour of day a shift starts")
     shift_hours: float = Field(
         8.0,
         gt=0,
@@ -281,7 +302,12 @@ class Team(_Strict):
         description="hours a rep has for leads on a working day; default: shift_hours x "
         "selling_share; at most shift_hours",
     )
-    loaded_cost_per_hour_usd: float = Field(60.0, ge=0, le=1e5)
+    loaded_cost_per_hour_usd: float = Field(
+        60.0,
+        ge=0,
+        le=1e5,
+        description="USD a paid hour of a rep, fully loaded (salary, commission, benefits, tools)",
+    )
     minutes_per_attempt: float = Field(
         3.0,
         gt=0,
@@ -312,7 +338,9 @@ class Team(_Strict):
         description="attempts a lead gets in a cycle (1 switches repeated attempts off); "
         "docs/assumptions.md#attempts-and-capacity: 93% of converting leads reached by the 6th",
     )
-    attempt_spacing_hours: float = Field(24.0, ge=0, le=10_000)
+    attempt_spacing_hours: float = Field(
+        24.0, ge=0, le=10_000, description="hours between attempts of a cycle"
+    )
     hiring_lag_days: float = Field(
         60.0, ge=0, le=3650, description="docs/assumptions.md#hiring-and-ramp: ~2 months"
     )
@@ -368,8 +396,8 @@ class Decay(_Strict):
     tau ~ 30 minutes and phi ~ 0.007, fitted to the study's qualification ratios).
     """
 
-    enabled: bool = True
-    tau_minutes: float = Field(180.0, gt=0, le=1e6)
+    enabled: bool = Field(True, description="false: the response delay does not matter")
+    tau_minutes: float = Field(180.0, gt=0, le=1e6, description="tau, the decay's time constant")
     floor: Probability = Field(0.2, description="phi, the share of the effect that never decays")
     applies_to: Literal["contact", "qualification", "both"] = Field(
         "contact", description="which probabilities q(d) multiplies"
@@ -385,8 +413,10 @@ class Patience(_Strict):
     clock, business hours are clock hours (the Erlang A queue).
     """
 
-    enabled: bool = True
-    distribution: Literal["exponential", "fixed"] = "exponential"
+    enabled: bool = Field(True, description="false: a lead waits for its first attempt forever")
+    distribution: Literal["exponential", "fixed"] = Field(
+        "exponential", description="of each lead's patience around the mean"
+    )
     mean_hours: float = Field(
         24.0,
         gt=0,
@@ -408,14 +438,18 @@ class Nurture(_Strict):
     (docs/assumptions.md#readiness-and-nurture).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: leads not yet ready are lost")
     unreached: bool = Field(
         False,
         description="leads the team could not reach in max_attempts go to nurture too (the "
         "marketing-automation track keeps every lead that sales did not take), once",
     )
-    ready_hazard_per_month: float = Field(0.15, ge=0, le=100)
-    leak_hazard_per_month: float = Field(0.05, ge=0, le=100)
+    ready_hazard_per_month: float = Field(
+        0.15, ge=0, le=100, description="rate a month at which a nurtured lead becomes ready"
+    )
+    leak_hazard_per_month: float = Field(
+        0.05, ge=0, le=100, description="rate a month at which a nurtured lead drifts away"
+    )
     cost_per_lead_usd: float = Field(
         15.0, ge=0, le=1e6, description="one-off, per lead entering nurture"
     )
@@ -424,7 +458,9 @@ class Nurture(_Strict):
 class Routing(_Strict):
     """Which waiting lead a free rep takes next."""
 
-    policy: Literal["fifo", "newest_first", "score"] = "fifo"
+    policy: Literal["fifo", "newest_first", "score"] = Field(
+        "fifo", description="oldest waiting lead first, newest first, or best score first"
+    )
     score_auc: float = Field(
         0.8,
         gt=0.5,
@@ -510,13 +546,17 @@ class Burnout(_Strict):
     h = h0 * exp(k * F) with h0 set for ``annual_turnover``.
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: reps never tire and never quit")
     utilization_threshold: Share = Field(
         0.85, description="u*, docs/assumptions.md#burnout-and-turnover occupancy"
     )
     rise_per_day: float = Field(0.04, ge=0, le=1, description="fatigue gained a day at full load")
-    futility_threshold: Share = 0.8
-    futility_rise_per_day: float = Field(0.02, ge=0, le=1)
+    futility_threshold: Share = Field(
+        0.8, description="share of attempts that reach nobody above which fruitless work tires"
+    )
+    futility_rise_per_day: float = Field(
+        0.02, ge=0, le=1, description="fatigue gained a day at full futility"
+    )
     futility_min_utilization: Share = Field(
         0.5,
         description="fruitless work wears a rep down only when there is enough of it: the "
@@ -572,8 +612,10 @@ class FieldProvenance(_Strict):
 class Scenario(_Strict):
     """A complete funnel scenario."""
 
-    name: str = Field("scenario", min_length=1, max_length=64)
-    description: str = ""
+    name: str = Field(
+        "scenario", min_length=1, max_length=64, description="how reports name the scenario"
+    )
+    description: str = Field("", description="one line for people")
     run: RunSettings = RunSettings()
     sources: tuple[Source, ...] = Field(min_length=1)
     team: Team = Team()
