@@ -9,6 +9,7 @@ Every field is cited with the section of docs/assumptions.md that gives its defa
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,77 @@ def is_bundled(scenario: Any) -> bool:
         and not Path(scenario).exists()
         and scenario in bundled_scenarios()
     )
+
+
+# ------------------------------------------------------------ a report's notes
+
+#: How a report's provenance box names a cost figure left at its default, and what it
+#: asks the user for: (field, words, unit, request).
+_COST_FIGURES: tuple[tuple[str, str, str, str], ...] = (
+    ("sources.*.cost_per_lead_usd", "cost per lead", "$", "give your spend"),
+    ("sources.*.deal_size.mean_usd", "deal size", "$", "give your average first-year contract"),
+    ("sources.*.monthly_churn", "monthly churn", "%", "give yours"),
+    ("team.loaded_cost_per_hour_usd", "a rep's loaded hour", "$", "give your rep cost"),
+    ("team.hiring_cost_usd", "hiring a rep", "$", "give your hiring cost"),
+)
+
+
+def _amount(value: Any, unit: str) -> str:
+    if unit == "$":
+        return f"${float(value):,.0f}"
+    return f"{100 * float(value):.3g}%"
+
+
+def cost_default_notes(fields: list[FieldOrigin]) -> list[str]:
+    """One sentence per cost figure left at its default rather than the user's.
+
+    ``"cost per lead is the default $198 for all sources: give your spend"``.
+    """
+    notes = []
+    sources = {f.path.split(".")[1] for f in fields if f.path.startswith("sources.")}
+    for pattern, words, unit, request in _COST_FIGURES:
+        hits = [f for f in fields if _generic(f.path) == pattern and f.origin == "default"]
+        if not hits:
+            continue
+        values = sorted({_amount(f.value, unit) for f in hits})
+        shown = " or ".join(values)
+        if pattern.startswith("sources."):
+            named = sorted(f.path.split(".")[1] for f in hits)
+            whom = "all sources" if set(named) == sources else ", ".join(named)
+            notes.append(f"{words} is the default {shown} for {whom}: {request}")
+        else:
+            notes.append(f"{words} is the default {shown}: {request}")
+    return notes
+
+
+def report_notes(
+    scenarios: list[Any], overrides: dict[str, Any] | None = None, most: int = 4
+) -> tuple[list[str], list[str]]:
+    """What a report's provenance box says of its assumptions: (cost flags, other notes).
+
+    The cost figures each scenario leaves at a default (named with the scenario when
+    there are several); then whether the scenarios are bundled benchmarks, and the
+    groups of other defaults its numbers rest on (the ``most`` largest, with their size).
+    """
+    flags: list[str] = []
+    notes: list[str] = []
+    others: dict[str, set[str]] = {}
+    bundled = [s for s in scenarios if is_bundled(s)]
+    if bundled:
+        which = "the bundled scenario's" if len(scenarios) == 1 else "the bundled scenarios'"
+        notes.append(f"{which} figures are published benchmarks, not your company's")
+    for scenario in scenarios:
+        loaded, fields = field_origins(scenario, overrides)
+        prefix = f"{loaded.name}: " if len(scenarios) > 1 else ""
+        flags += [prefix + n for n in cost_default_notes(fields) if prefix + n not in flags]
+        drivers = {name for name, _ in COST_DRIVERS}
+        for f in fields:  # an optional field left unset is no assumption
+            if f.origin == "default" and f.group not in drivers and f.value is not None:
+                others.setdefault(f.group.lower(), set()).add(_generic(f.path))
+    if others:
+        counts = Counter({group: len(paths) for group, paths in others.items()})
+        top = [f"{group} ({n} fields)" for group, n in counts.most_common(most)]
+        rest = len(others) - len(top)
+        more = f" and {rest} more groups" if rest > 0 else ""
+        notes.append(f"other defaults: {', '.join(top)}{more} (simfunnel explain lists each)")
+    return flags, notes

@@ -350,7 +350,8 @@ def run_report(
 ) -> Report:
     """Execute one notebook with ``parameters`` into ``out`` and export its report.
 
-    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables.
+    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables, and
+    a copy of docs/assumptions.md is what the provenance box links.
     ``progress`` shows a bar of cells done out of the total (papermill's; a dict
     passes options to its tqdm bar).
 
@@ -461,6 +462,7 @@ def _run_on(
             write_workbook(headline_sheets(headline, facts), staging / f"{name}.xlsx")
         for stale in folder.glob(f"{glob.escape(name)}.previous.*"):
             stale.unlink()  # set aside by an earlier failure: this run supersedes it
+        _copy_assumptions(folder)
         for ext, target in final.items():
             produced = staging / target.name
             if produced.is_file():
@@ -478,6 +480,17 @@ def _run_on(
         headline=headline,
         xlsx=final["xlsx"] if final["xlsx"].is_file() else None,
     )
+
+
+def _copy_assumptions(folder: Path) -> None:
+    """Put docs/assumptions.md beside the report, where its provenance box links it."""
+    from simfunnel.assumptions import assumptions_path
+    from simfunnel.reporting.provenance import ASSUMPTIONS_LINK
+
+    target = folder / ASSUMPTIONS_LINK
+    tmp = folder / f".{ASSUMPTIONS_LINK}.tmp"
+    shutil.copyfile(assumptions_path(), tmp)
+    os.replace(tmp, target)
 
 
 def _with_default_baseline(
