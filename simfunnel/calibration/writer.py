@@ -26,8 +26,8 @@ DEFAULT_CPL_USD = 198.0
 #: Fields that no CRM export informs, left at the schema's defaults. Sources are cited
 #: as the bundled scenarios cite them: a section of ``docs/assumptions.md``.
 ALWAYS_DEFAULT: tuple[str, ...] = (
-    "sources.*.cost_per_lead_usd (docs/assumptions.md#cost-per-lead: survey average ~$198; "
-    "CRM exports hold no cost)",
+    "sources.*.cost_per_lead_usd: the default $198 for all sources, a survey average "
+    "(docs/assumptions.md#cost-per-lead); CRM exports hold no cost: give your spend",
     "sources.*.quality, sources.*.fit (readiness is not recorded; fitted by simulation)",
     "process.qualification (fitted by simulation)",
     "process.patience, process.nurture (docs/assumptions.md#speed-to-lead, #readiness-and-nurture)",
