@@ -137,3 +137,6 @@ def test_a_wheel_carries_the_notebooks_and_makes_a_report(tmp_path):
     page = html.unescape((out / "volume_vs_quality.html").read_text())
     assert facts["verdicts"]["cac"] in page
     assert facts["provenance"]["replications"] == 2
+    # the provenance box links the assumptions page, which the wheel put beside the report
+    assert 'href="assumptions.md"' in page
+    assert (out / "assumptions.md").read_text() == (ROOT / "docs" / "assumptions.md").read_text()
