@@ -344,6 +344,8 @@ def field_provenance(
             continue
         group = next((f for f in fitted if path == f or path.startswith(f"{f}.")), None)
         note = comments.get(path) or (comments.get(group) if group else None)
+        if path == "run.start_date" and "run.horizon_days" in comments:
+            note = "the Monday of the first lead's week"
         interval = intervals.get(path)
         if group is not None:
             out[path] = FieldProvenance(origin="fit", interval=interval, source=note)
