@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint typecheck pytest bench bench-optimize lab notebooks clean venv
+.PHONY: demo test lint typecheck pytest bench bench-optimize lab notebooks docs clean venv
 
 venv: $(STAMP)
 
@@ -68,6 +68,11 @@ lab: $(STAMP)
 # Re-execute the committed notebooks (their outputs are what nbval checks).
 notebooks: $(STAMP)
 	$(BIN)/python -c "from simfunnel.reporting.report import available_notebooks, refresh_notebook; [print(refresh_notebook(p)) for p in available_notebooks().values()]"
+
+# docs/scenario-reference.md from the scenario schema's field descriptions
+# (tests/test_docs.py fails when the committed page is not current).
+docs: $(STAMP)
+	$(BIN)/python -m simfunnel._docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

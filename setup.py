@@ -1,4 +1,7 @@
-"""Build hook: the notebooks ship inside the wheel, as ``simfunnel/notebooks/*.ipynb``.
+"""Build hook: the notebooks and the assumptions page ship inside the wheel.
+
+The notebooks go to ``simfunnel/notebooks/*.ipynb``, ``docs/assumptions.md`` to
+``simfunnel/docs/assumptions.md``.
 
 Everything else is configured in pyproject.toml. The notebooks live in ``notebooks/``
 at the top of the repository, where JupyterLab, nbval and ``make notebooks`` use
@@ -12,8 +15,12 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 
+#: Pages of docs/ that the package itself shows or links (reports, ``simfunnel explain``).
+SHIPPED_DOCS = ("assumptions.md",)
+
+
 class BuildWithNotebooks(build_py):
-    """``build_py`` that also copies the project's notebooks into the package."""
+    """``build_py`` that also copies the project's notebooks and shipped docs into the package."""
 
     def run(self) -> None:
         super().run()
@@ -23,6 +30,10 @@ class BuildWithNotebooks(build_py):
         self.mkpath(str(target))
         for notebook in sorted(Path(__file__).parent.joinpath("notebooks").glob("*.ipynb")):
             self.copy_file(str(notebook), str(target / notebook.name))
+        docs = Path(self.build_lib, "simfunnel", "docs")
+        self.mkpath(str(docs))
+        for page in SHIPPED_DOCS:
+            self.copy_file(str(Path(__file__).parent / "docs" / page), str(docs / page))
 
 
 setup(cmdclass={"build_py": BuildWithNotebooks})

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from simfunnel.experiments.spec import SweepSpec, load_spec
     from simfunnel.experiments.store import load_results
     from simfunnel.experiments.sweep import SweepSummary, run_sweep
+    from simfunnel.explain import explain
     from simfunnel.metrics import KPI_DOCS, KPI_NAMES
     from simfunnel.optimization import (
         OptimizationResult,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         load_optimize_spec,
         optimize,
     )
+    from simfunnel.origins import field_origins
     from simfunnel.parameters import Scenario, bundled_scenarios, load_scenario
     from simfunnel.queueing import erlang_a, erlang_c, textbook_scenario
     from simfunnel.simulation import SimulationResult, simulate
@@ -66,6 +68,8 @@ _LAZY = {
     "load_results": "simfunnel.experiments.store",
     "SweepSummary": "simfunnel.experiments.sweep",
     "run_sweep": "simfunnel.experiments.sweep",
+    "explain": "simfunnel.explain",
+    "field_origins": "simfunnel.origins",
     "KPI_DOCS": "simfunnel.metrics",
     "KPI_NAMES": "simfunnel.metrics",
     "OptimizationResult": "simfunnel.optimization",
@@ -120,6 +124,8 @@ __all__ = [
     "compare_across",
     "erlang_a",
     "erlang_c",
+    "explain",
+    "field_origins",
     "load_optimize_spec",
     "load_results",
     "load_scenario",

@@ -30,6 +30,7 @@ EXAMPLES = """\
 examples:
   simfunnel list
   simfunnel run quality_heavy --seed 1
+  simfunnel explain balanced
   simfunnel compare volume_heavy quality_heavy balanced -n 20
   simfunnel sweep my_sweep.yaml --out results
   simfunnel analyze results --best cac --constraint "burnout_index <= 0.5"
@@ -191,6 +192,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from simfunnel.explain import explain
+
+    print(explain(args.scenario, overrides=_overrides(args.set), json=args.json))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import textwrap
 
@@ -243,6 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("file")
     validate.set_defaults(func=_cmd_validate)
+
+    explain = sub.add_parser(
+        "explain",
+        help="every value a scenario uses, where it came from and the default's source",
+        description="Every effective field of a scenario with its value and its origin: "
+        "file (you wrote it), data (calibrate estimated it), fit (calibrate fitted it by "
+        "simulation) or default (the schema filled it in; its figure and source are in "
+        "docs/assumptions.md). The fields that drive cost come first.",
+    )
+    explain.add_argument("scenario", help="bundled scenario name or YAML/JSON file")
+    explain.add_argument(
+        "--set",
+        action="append",
+        metavar="PATH=VALUE",
+        help="override a field, e.g. team.reps=12 (repeatable); it counts as yours",
+    )
+    explain.add_argument("--json", action="store_true", help="print the fields as JSON")
+    explain.set_defaults(func=_cmd_explain)
 
     lst = sub.add_parser("list", help="list the bundled scenarios")
     lst.set_defaults(func=_cmd_list)

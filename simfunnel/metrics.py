@@ -189,9 +189,9 @@ def customer_value(records: Records, scenario: Scenario, won: np.ndarray) -> dic
 
     A customer pays its first deal over its first year (monthly revenue = deal / 12)
     and keeps paying while it stays; it leaves each month with its source's
-    ``monthly_churn``. LTV = monthly revenue x gross margin / monthly churn (domain.md
-    section 9); revenue over H years = monthly revenue x sum over 12 H months of the
-    share still there.
+    ``monthly_churn``. LTV = monthly revenue x gross margin / monthly churn
+    (docs/assumptions.md#customer-value); revenue over H years = monthly revenue x sum
+    over 12 H months of the share still there.
     """
     src = records.leads["source"][won]
     churn = np.array([s.monthly_churn for s in scenario.sources])[src]
@@ -388,7 +388,7 @@ def contact_attempts(
     """How converting leads were reached: by the attempt of first contact.
 
     One row per attempt number: won leads first reached on it, their share, and the
-    cumulative share (domain.md section 4: ~48% on the 1st, 93% by the 6th).
+    cumulative share (docs/assumptions.md#attempts-and-capacity: ~48% on the 1st, 93% by the 6th).
     """
     lead_mask, _, _ = _window(records, scenario)
     won = _outcomes(records, scenario, accounting)[2] & lead_mask

@@ -1,7 +1,7 @@
 """The scenario: a validated, documented schema, its file loading and overrides.
 
-Every quantity carries its unit in its name or description. Defaults come from
-``shared/domain.md``; the comment beside each names the section and row. Unknown keys
+Every quantity carries its unit in its name or description. Each default's figure and
+source is in ``docs/assumptions.md``; the description beside each names its section. Unknown keys
 are rejected, so that a typo never falls back silently to a default.
 
 Time inside the model is measured in hours from midnight of ``run.start_date``.
@@ -84,8 +84,8 @@ class RunSettings(_Strict):
 class QualityMix(_Strict):
     """Shares of a source's leads by readiness at capture; they must add up to 1.
 
-    Default: 27% ready, 49% not yet ready, 24% unqualified (domain.md section 6,
-    "sales-ready at capture", Gartner / MarketingSherpa).
+    Default: 27% ready, 49% not yet ready, 24% unqualified (Gartner / MarketingSherpa,
+    docs/assumptions.md#readiness-and-nurture).
     """
 
     ready: Share = Field(0.27, description="share of leads sales-ready at capture")
@@ -107,8 +107,10 @@ class FitDistribution(_Strict):
     probability 1), so a source whose mean fit is 0.5 qualifies at the base rate.
     """
 
-    alpha: float = Field(2.0, gt=0, le=1000)
-    beta: float = Field(2.0, gt=0, le=1000)
+    alpha: float = Field(
+        2.0, gt=0, le=1000, description="Beta shape alpha; mean fit alpha / (alpha + beta)"
+    )
+    beta: float = Field(2.0, gt=0, le=1000, description="Beta shape beta")
 
 
 class DealSize(_Strict):
@@ -130,7 +132,7 @@ class Burst(_Strict):
     or both.
     """
 
-    start: date
+    start: date = Field(description="first day of the burst")
     end: date = Field(description="last day of the burst, inclusive")
     multiplier: float = Field(
         1.0, ge=0, le=100, description="the source's volume times this (0: a pause)"
@@ -159,14 +161,26 @@ class Source(_Strict):
 
     Volume is given either as ``leads_per_week`` at ``cost_per_lead_usd``, or as a
     ``budget_per_week_usd`` that buys leads at CPL = CPL0 * (B / B0) ** eta, where
-    CPL0 is ``cost_per_lead_usd`` at the reference budget B0 (domain.md section 2,
+    CPL0 is ``cost_per_lead_usd`` at the reference budget B0 (docs/assumptions.md#cost-per-lead,
     "diminishing returns of spend").
     """
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    description: str = ""
-    leads_per_week: float | None = Field(None, ge=0, le=1e6)
-    budget_per_week_usd: float | None = Field(None, ge=0, le=1e9)
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="letters, digits, _ and -; how reports and overrides name the source",
+    )
+    description: str = Field("", description="one line for people")
+    leads_per_week: float | None = Field(
+        None, ge=0, le=1e6, description="expected leads a week (or give budget_per_week_usd)"
+    )
+    budget_per_week_usd: float | None = Field(
+        None,
+        ge=0,
+        le=1e9,
+        description="USD a week that buy leads at the CPL (or give leads_per_week)",
+    )
     cost_per_lead_usd: float = Field(gt=0, le=1e6, description="CPL0, USD per lead")
     reference_budget_per_week_usd: float | None = Field(
         None,
@@ -176,9 +190,14 @@ class Source(_Strict):
         "fixed there, so that an override or a sweep of the budget moves the CPL",
     )
     cpl_elasticity: float = Field(
-        0.3, ge=0, le=2, description="eta; domain.md section 2 gives 0.2-0.5"
+        0.3, ge=0, le=2, description="eta; docs/assumptions.md#cost-per-lead gives 0.2-0.5"
     )
-    fixed_cost_per_week_usd: float = Field(0.0, ge=0, le=1e9)
+    fixed_cost_per_week_usd: float = Field(
+        0.0,
+        ge=0,
+        le=1e9,
+        description="USD a week that do not scale with leads (a tool, a retainer)",
+    )
     day_of_week_profile: tuple[float, ...] | None = Field(
         None, description="7 relative weights, Monday first; normalised to mean 1"
     )
@@ -221,18 +240,19 @@ class Source(_Strict):
         ge=0,
         le=3650,
         description="mean days from qualification to close for this source; default: the "
-        "process's (domain.md section 9: referral and inbound close faster)",
+        "process's (docs/assumptions.md#conversion-by-source: referral and inbound close faster)",
     )
     monthly_churn: float = Field(
         0.02,
         gt=0,
         le=1,
-        description="share of this source's customers lost each month (domain.md section 9: "
-        "SMB 3-7%, mid-market 1-2%)",
+        description="share of this source's customers lost each month "
+        "(docs/assumptions.md#customer-value: SMB 3-7%, mid-market 1-2%)",
     )
     gross_margin: Share = Field(
         0.75,
-        description="gross margin, as a share of revenue (domain.md section 9: 70-80% in SaaS)",
+        description="gross margin, as a share of revenue "
+        "(docs/assumptions.md#customer-value: 70-80% in SaaS)",
     )
 
     @model_validator(mode="before")
@@ -293,9 +313,11 @@ class Team(_Strict):
     never runs past the end of a shift, so utilisation is at most 1 by construction.
     """
 
-    reps: int = Field(8, ge=1, le=10_000)
-    working_days: tuple[Weekday, ...] = Field(("mon", "tue", "wed", "thu", "fri"), min_length=1)
-    shift_start_hour: float = Field(9.0, ge=0, lt=24)
+    reps: int = Field(8, ge=1, le=10_000, description="reps working leads (at the start)")
+    working_days: tuple[Weekday, ...] = Field(
+        ("mon", "tue", "wed", "thu", "fri"), min_length=1, description="days the team works"
+    )
+    shift_start_hour: float = Field(9.0, ge=0, lt=24, description="hour of day a shift starts")
     shift_hours: float = Field(
         8.0,
         gt=0,
@@ -306,7 +328,7 @@ class Team(_Strict):
         0.45,
         gt=0,
         description="share of the shift a rep has for working leads (dials and "
-        "conversations); domain.md section 4 capacity check: ~60 dials at 3-4 minutes is "
+        "conversations); docs/assumptions.md#attempts-and-capacity: ~60 dials at 3-4 minutes is "
         "3-4 hours of an 8-hour day",
     )
     selling_hours_per_day: float | None = Field(
@@ -316,16 +338,24 @@ class Team(_Strict):
         description="hours a rep has for leads on a working day; default: shift_hours x "
         "selling_share; at most shift_hours",
     )
-    loaded_cost_per_hour_usd: float = Field(60.0, ge=0, le=1e5)
+    loaded_cost_per_hour_usd: float = Field(
+        60.0,
+        ge=0,
+        le=1e5,
+        description="USD a paid hour of a rep, fully loaded (salary, commission, benefits, tools)",
+    )
     minutes_per_attempt: float = Field(
-        3.0, gt=0, le=10_000, description="a dial; domain.md section 4: 3-4 minutes"
+        3.0,
+        gt=0,
+        le=10_000,
+        description="a dial; docs/assumptions.md#attempts-and-capacity: 3-4 minutes",
     )
     minutes_per_conversation: float = Field(
         10.0,
         ge=0,
         le=10_000,
         description="added when contact is made (0 switches conversation time off); "
-        "domain.md section 4: 10-15 minutes",
+        "docs/assumptions.md#attempts-and-capacity: 10-15 minutes",
     )
     work_minutes: float | None = Field(
         None,
@@ -342,20 +372,22 @@ class Team(_Strict):
         ge=1,
         le=100,
         description="attempts a lead gets in a cycle (1 switches repeated attempts off); "
-        "domain.md section 4: 93% of converting leads reached by the 6th",
+        "docs/assumptions.md#attempts-and-capacity: 93% of converting leads reached by the 6th",
     )
-    attempt_spacing_hours: float = Field(24.0, ge=0, le=10_000)
+    attempt_spacing_hours: float = Field(
+        24.0, ge=0, le=10_000, description="hours between attempts of a cycle"
+    )
     hiring_lag_days: float = Field(
-        60.0, ge=0, le=3650, description="domain.md section 5: ~2 months"
+        60.0, ge=0, le=3650, description="docs/assumptions.md#hiring-and-ramp: ~2 months"
     )
     ramp_days: float = Field(
-        97.0, ge=0, le=3650, description="domain.md section 5: SDR ~3.2 months"
+        97.0, ge=0, le=3650, description="docs/assumptions.md#hiring-and-ramp: SDR ~3.2 months"
     )
     ramp_start_productivity: float = Field(
         0.25, gt=0, le=1, description="speed of a new hire relative to a ramped rep on day one"
     )
     hiring_cost_usd: float = Field(
-        35_000.0, ge=0, le=1e8, description="domain.md section 5: ~$35k direct"
+        35_000.0, ge=0, le=1e8, description="docs/assumptions.md#hiring-and-ramp: ~$35k direct"
     )
 
     @model_validator(mode="after")
@@ -389,18 +421,19 @@ class Decay(_Strict):
     """Speed-to-lead decay q(d)/q(0) = phi + (1 - phi) * exp(-d / tau).
 
     d is the delay of the *first* response of a cycle (from arrival, or from the return
-    from nurture, to the first attempt), as the studies of domain.md section 3 measured
-    it. The factor q(d) is fixed at that first attempt and multiplies every attempt of
-    the cycle: a lead answered fast is caught while the buyer is engaged, and stays
-    easier to reach; one answered late stays hard to reach, however often it is dialled.
-    Defaults: the moderate fit of domain.md section 3 (tau ~ 180 minutes, phi ~ 0.2),
-    which was fitted to the contact rate by lead age; so by default it moves contact.
+    from nurture, to the first attempt), as the studies of
+    docs/assumptions.md#speed-to-lead measured it. The factor q(d) is fixed at that
+    first attempt and multiplies every attempt of the cycle: a lead answered fast is
+    caught while the buyer is engaged, and stays easier to reach; one answered late
+    stays hard to reach, however often it is dialled. Defaults: the moderate fit of
+    docs/assumptions.md#speed-to-lead (tau ~ 180 minutes, phi ~ 0.2), which was fitted
+    to the contact rate by lead age; so by default it moves contact.
     ``applies_to: both`` moves qualification too (use it with the steep stress case,
     tau ~ 30 minutes and phi ~ 0.007, fitted to the study's qualification ratios).
     """
 
-    enabled: bool = True
-    tau_minutes: float = Field(180.0, gt=0, le=1e6)
+    enabled: bool = Field(True, description="false: the response delay does not matter")
+    tau_minutes: float = Field(180.0, gt=0, le=1e6, description="tau, the decay's time constant")
     floor: Probability = Field(0.2, description="phi, the share of the effect that never decays")
     applies_to: Literal["contact", "qualification", "both"] = Field(
         "contact", description="which probabilities q(d) multiplies"
@@ -416,14 +449,16 @@ class Patience(_Strict):
     clock, business hours are clock hours (the Erlang A queue).
     """
 
-    enabled: bool = True
-    distribution: Literal["exponential", "fixed"] = "exponential"
+    enabled: bool = Field(True, description="false: a lead waits for its first attempt forever")
+    distribution: Literal["exponential", "fixed"] = Field(
+        "exponential", description="of each lead's patience around the mean"
+    )
     mean_hours: float = Field(
         24.0,
         gt=0,
         le=1e6,
         description="mean patience in on-shift hours; 24 is three working days of 8 hours "
-        "(HBR 2011, domain.md section 3: a lead's value is gone within days)",
+        "(HBR 2011, docs/assumptions.md#speed-to-lead: a lead's value is gone within days)",
     )
 
 
@@ -436,17 +471,21 @@ class Nurture(_Strict):
     a lead that came back and is again not reached is lost.
 
     Defaults: ~72% become ready within 6-11 months, a hazard of ~0.15 a month
-    (domain.md section 6).
+    (docs/assumptions.md#readiness-and-nurture).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: leads not yet ready are lost")
     unreached: bool = Field(
         False,
         description="leads the team could not reach in max_attempts go to nurture too (the "
         "marketing-automation track keeps every lead that sales did not take), once",
     )
-    ready_hazard_per_month: float = Field(0.15, ge=0, le=100)
-    leak_hazard_per_month: float = Field(0.05, ge=0, le=100)
+    ready_hazard_per_month: float = Field(
+        0.15, ge=0, le=100, description="rate a month at which a nurtured lead becomes ready"
+    )
+    leak_hazard_per_month: float = Field(
+        0.05, ge=0, le=100, description="rate a month at which a nurtured lead drifts away"
+    )
     cost_per_lead_usd: float = Field(
         15.0, ge=0, le=1e6, description="one-off, per lead entering nurture"
     )
@@ -455,9 +494,14 @@ class Nurture(_Strict):
 class Routing(_Strict):
     """Which waiting lead a free rep takes next."""
 
-    policy: Literal["fifo", "newest_first", "score"] = "fifo"
+    policy: Literal["fifo", "newest_first", "score"] = Field(
+        "fifo", description="oldest waiting lead first, newest first, or best score first"
+    )
     score_auc: float = Field(
-        0.8, gt=0.5, lt=1.0, description="AUC of the lead score (domain.md section 7: 0.75-0.85)"
+        0.8,
+        gt=0.5,
+        lt=1.0,
+        description="AUC of the lead score (docs/assumptions.md#lead-scoring: 0.75-0.85)",
     )
     nurture_below_score: float | None = Field(
         None, ge=0, le=1, description="with policy score: leads scoring below go to nurture"
@@ -471,7 +515,7 @@ class StageRates(_Strict):
         1.0,
         description="probability that a rep who reaches a sales-ready lead accepts it as "
         "qualified (before fit); set with the per-source rates so that lead->opportunity "
-        "matches domain.md section 1",
+        "matches docs/assumptions.md#conversion-by-source",
     )
     not_ready: Probability = Field(
         0.0, description="probability; not-ready leads go to nurture instead"
@@ -484,21 +528,23 @@ class Process(_Strict):
 
     contact_probability: Probability = Field(
         0.45,
-        description="first attempt of a cycle, at zero delay; domain.md section 3: contact "
-        "35-55% in real time",
+        description="first attempt of a cycle, at zero delay; "
+        "docs/assumptions.md#speed-to-lead: contact 35-55% in real time",
     )
     retry_contact_probability: Probability = Field(
         0.22,
         description="each later attempt of a cycle, at zero first-response delay; with "
-        "contact_probability it gives domain.md section 4: ~10% a dial, 4-6 attempts "
-        "reaching ~55%, about half of converting leads reached on the first attempt",
+        "contact_probability it gives docs/assumptions.md#attempts-and-capacity: ~10% a "
+        "dial, 4-6 attempts reaching ~55%, about half of converting leads reached on the "
+        "first attempt",
     )
     qualification: StageRates = StageRates()
     opportunity_probability: Probability = Field(
-        0.6, description="qualified -> opportunity; domain.md section 1: 30-75%"
+        0.6,
+        description="qualified -> opportunity; docs/assumptions.md#conversion-by-source: 30-75%",
     )
     win_probability: Probability = Field(
-        0.3, description="opportunity -> won; domain.md section 1: 15-35%"
+        0.3, description="opportunity -> won; docs/assumptions.md#conversion-by-source: 15-35%"
     )
     days_to_close: float = Field(
         45.0, ge=0, le=3650, description="mean days from qualification to close (exponential)"
@@ -522,7 +568,7 @@ class Process(_Strict):
 
 
 class Burnout(_Strict):
-    """Fatigue, quitting, hiring and ramp (domain.md section 5).
+    """Fatigue, quitting, hiring and ramp (docs/assumptions.md#burnout-and-turnover).
 
     Each rep has a fatigue level F in [0, 1]. At the end of each day it rises with
     utilisation (busy hours over selling hours) above ``utilization_threshold`` and with
@@ -536,11 +582,17 @@ class Burnout(_Strict):
     h = h0 * exp(k * F) with h0 set for ``annual_turnover``.
     """
 
-    enabled: bool = True
-    utilization_threshold: Share = Field(0.85, description="u*, domain.md section 5 occupancy")
+    enabled: bool = Field(True, description="false: reps never tire and never quit")
+    utilization_threshold: Share = Field(
+        0.85, description="u*, docs/assumptions.md#burnout-and-turnover occupancy"
+    )
     rise_per_day: float = Field(0.04, ge=0, le=1, description="fatigue gained a day at full load")
-    futility_threshold: Share = 0.8
-    futility_rise_per_day: float = Field(0.02, ge=0, le=1)
+    futility_threshold: Share = Field(
+        0.8, description="share of attempts that reach nobody above which fruitless work tires"
+    )
+    futility_rise_per_day: float = Field(
+        0.02, ge=0, le=1, description="fatigue gained a day at full futility"
+    )
     futility_min_utilization: Share = Field(
         0.5,
         description="fruitless work wears a rep down only when there is enough of it: the "
@@ -554,10 +606,39 @@ class Burnout(_Strict):
         0.3, description="probabilities x (1 - this * F)"
     )
     annual_turnover: float = Field(
-        0.30, ge=0, lt=1, description="at F = 0; domain.md section 5: SDRs 30-34%"
+        0.30,
+        ge=0,
+        lt=1,
+        description="at F = 0; docs/assumptions.md#burnout-and-turnover: SDRs 30-34%",
     )
     quit_fatigue_k: float = Field(
-        math.log(2), ge=0, le=20, description="k in h0 * exp(k * F); domain.md: ~ln 2"
+        math.log(2),
+        ge=0,
+        le=20,
+        description="k in h0 * exp(k * F); docs/assumptions.md#burnout-and-turnover: ~ln 2",
+    )
+
+
+# -------------------------------------------------------------------- provenance
+
+#: Where a value came from: ``file`` (the user wrote it), ``data`` (calibrate estimated
+#: it), ``fit`` (calibrate fitted it by simulation), ``default`` (the schema filled it in,
+#: or calibrate wrote it without data).
+Origin = Literal["file", "data", "fit", "default"]
+ORIGINS: tuple[str, ...] = get_args(Origin)
+
+
+class FieldProvenance(_Strict):
+    """Where one field's value came from: an entry of a scenario's ``provenance:`` block."""
+
+    origin: Origin = Field(description="file, data, fit or default")
+    interval: tuple[float, float] | None = Field(
+        None, description="95% interval of an estimate or a fit (low, high)"
+    )
+    source: str | None = Field(
+        None,
+        description="what the value rests on: the rows and method of an estimate, or the "
+        "section of docs/assumptions.md of a default",
     )
 
 
@@ -567,13 +648,21 @@ class Burnout(_Strict):
 class Scenario(_Strict):
     """A complete funnel scenario."""
 
-    name: str = Field("scenario", min_length=1, max_length=64)
-    description: str = ""
+    name: str = Field(
+        "scenario", min_length=1, max_length=64, description="how reports name the scenario"
+    )
+    description: str = Field("", description="one line for people")
     run: RunSettings = RunSettings()
     sources: tuple[Source, ...] = Field(min_length=1)
     team: Team = Team()
     process: Process = Process()
     burnout: Burnout = Burnout()
+    provenance: dict[str, FieldProvenance] = Field(
+        default_factory=dict,
+        description="where each value came from, by dotted field path (sources by name): "
+        "what simfunnel calibrate writes; a field it does not list counts as the file's "
+        "when the file sets it and as a default otherwise (simfunnel explain)",
+    )
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Scenario:
@@ -581,6 +670,20 @@ class Scenario(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _provenance_names_fields(self) -> Scenario:
+        if not self.provenance:
+            return self
+        known = set(leaf_paths(self.model_dump(mode="json", exclude={"provenance"})))
+        for path in self.provenance:
+            if path not in known and not any(k.startswith(f"{path}.") for k in known):
+                hint = did_you_mean(path, known)
+                raise ValueError(
+                    f"provenance: {path!r} is not a field of the scenario"
+                    + (f" ({hint})" if hint else "")
+                )
         return self
 
     @property
@@ -596,6 +699,28 @@ class Scenario(_Strict):
         """Return a new, validated scenario with dotted-path overrides applied."""
         raw = self.model_dump(mode="json", exclude_unset=False)
         return scenario_from_dict(apply_overrides(raw, overrides))
+
+
+def leaf_paths(data: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a raw scenario by dotted path; sources (and named items) by name.
+
+    A list of unnamed items (``bursts``, a profile) is one leaf.
+    ``leaf_paths({"team": {"reps": 8}})`` is ``{"team.reps": 8}``.
+    """
+    out: dict[str, Any] = {}
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            out |= leaf_paths(value, f"{prefix}{key}.")
+    elif (
+        isinstance(data, list | tuple)
+        and data
+        and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in data)
+    ):
+        for item in data:
+            out |= leaf_paths(item, f"{prefix}{item['name']}.")
+    elif prefix:
+        out[prefix.rstrip(".")] = data
+    return out
 
 
 # ------------------------------------------------------------ errors and loading

@@ -2,8 +2,8 @@
 
 With every mechanism switched off, the funnel is an M/M/c queue (Erlang C); with
 patience on, an M/M/c+M queue (Erlang A, Palm's model). References: Mandelbaum and
-Zeltyn, "The Palm/Erlang-A Queue, with Applications to Call Centers"; domain.md
-section 8.
+Zeltyn, "The Palm/Erlang-A Queue, with Applications to Call Centers"; docs/assumptions.md,
+section "Queueing checks".
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ def leads_per_week_capacity(scenario: Scenario, seed: int | None = None) -> floa
     """New leads a week the scenario's team can fully work, at 100% of its selling hours.
 
     Selling hours a week (reps x selling hours a shift x shifts a week) over the rep hours
-    one lead takes (:func:`work_hours_per_lead`). domain.md section 4: a qualifying rep
-    works ~100 new leads a week at 1.6-4 attempts each.
+    one lead takes (:func:`work_hours_per_lead`). docs/assumptions.md#attempts-and-capacity:
+    a qualifying rep works ~100 new leads a week at 1.6-4 attempts each.
     """
     team = scenario.team
     shifts = 7 if team.round_the_clock else len(team.working_days)

@@ -1,4 +1,4 @@
-"""The effects domain.md lists, reproduced by the bundled scenarios and the model, and
+"""The effects docs/assumptions.md lists, reproduced by the bundled scenarios and the model, and
 regression tests for the flaws of the first calibration."""
 
 import math
@@ -41,7 +41,7 @@ def test_cac_rises_when_volume_heavy_runs_with_fewer_reps():
 
 
 def test_ltv_to_cac_can_rank_strategies_unlike_first_year_cac():
-    # Built to show domain.md section 9: cheap leads that close as often but churn fast
+    # Built to show docs/assumptions.md: cheap leads that close as often but churn fast
     # win on CAC and lose on LTV/CAC.
     def strategy(name, cpl, churn):
         return {

@@ -1,6 +1,6 @@
-"""The bundled defaults against domain.md, with ample reps so that capacity is no factor.
+"""The bundled figures against docs/assumptions.md, with ample reps so that capacity is no factor.
 
-Each check names its domain.md row. Rates are pooled over replications and a year of
+Each check names its source. Rates are pooled over replications and a year of
 leads, enough to decide them: the tolerance (about +/-30%, the issue's) is at least
 three standard errors for every rate checked.
 """
@@ -13,7 +13,7 @@ import pytest
 import simfunnel
 from simfunnel.parameters import read_scenario_dict
 
-# domain.md section 1 (eMarketer): lead -> opportunity and lead -> won by source. A
+# docs/assumptions.md (eMarketer): lead -> opportunity and lead -> won by source. A
 # bundled source is checked against the row its scenario file cites.
 TARGETS = {
     "referral": {"lead_to_opp": 0.25, "lead_to_won": 0.036},
@@ -76,7 +76,7 @@ def test_source_ordering_of_domain_section_1(funnel):
     assert won.idxmax() == "referral"
     assert won["referral"] > won["organic_search"] > won["paid_search"]
     assert won["paid_social"] > won["content_syndication"] > won["targeted_events"]
-    # a cheap channel ends up dearer per customer than a dear one (domain.md section 1)
+    # a cheap channel ends up dearer per customer than a dear one (docs/assumptions.md)
     scenario = simfunnel.load_scenario(all_bundled_sources())
     cpl = {s.name: s.cost_per_lead_usd for s in scenario.sources}
     per_customer = {s: cpl[s] / won[s] for s in cpl}
@@ -103,7 +103,7 @@ def test_contact_attempts_follow_domain_section_4(ample):
 
 
 def test_dials_per_rep_per_day_with_more_leads_than_the_team_can_work():
-    # domain.md section 4: ~60 dials a day by a rested, ramped rep; a team far too small
+    # docs/assumptions.md: ~60 dials a day by a rested, ramped rep; a team far too small
     # never runs out of leads
     def dials(burnout):
         result = simfunnel.simulate(
@@ -118,12 +118,12 @@ def test_dials_per_rep_per_day_with_more_leads_than_the_team_can_work():
 
     rested = dials(False)
     assert 55 <= rested <= 65, rested
-    # fatigue slows an overloaded rep down (domain.md section 5)
+    # fatigue slows an overloaded rep down (docs/assumptions.md)
     assert dials(True) < rested
 
 
 def test_capacity_check_of_twelve_default_reps():
-    # domain.md section 4: 12 qualifying reps absorb on the order of 1,000 new leads a week
+    # docs/assumptions.md: 12 qualifying reps absorb on the order of 1,000 new leads a week
     # at 1.6-4 attempts each; this team makes up to 6 attempts, so it sits at the low end.
     from simfunnel.queueing import leads_per_week_capacity
 
@@ -142,7 +142,7 @@ def test_capacity_check_of_twelve_default_reps():
 
 
 def test_nurture_adds_about_half_more_sales_ready_leads():
-    # domain.md section 6: ~50% more sales-ready leads with nurture (Forrester / Annuitas)
+    # docs/assumptions.md: ~50% more sales-ready leads with nurture (Forrester / Annuitas)
     def qualified(nurture):
         return sum(
             simfunnel.simulate(
@@ -167,7 +167,7 @@ def test_referral_customers_stay_longer_than_paid_social_ones(ample):
         for name in ("referral", "paid_social")
     }
     assert costs.loc["referral", "customers"] > 0
-    # domain.md section 9: referred customers are worth at least 16% more, word-of-mouth
+    # docs/assumptions.md: referred customers are worth at least 16% more, word-of-mouth
     # ones nearly twice as much over the long term
     assert 1.16 <= ltv["referral"] / ltv["paid_social"] <= 2.5
 

@@ -26,7 +26,7 @@ from simfunnel.parameters import load_scenario
 TRUTH = load_scenario(
     sample_path(EXAMPLE_SCENARIO), {"run.horizon_days": 182, "run.accounting": "window"}
 )
-DEFAULT_MIX = {"ready": 0.27, "not_ready": 0.49, "unqualified": 0.24}  # domain.md 6
+DEFAULT_MIX = {"ready": 0.27, "not_ready": 0.49, "unqualified": 0.24}  # assumptions.md
 SOURCES = TRUTH.source_names
 
 

@@ -69,6 +69,7 @@ def test_a_wheel_carries_the_notebooks_and_makes_a_report(tmp_path):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "simfunnel", source / "simfunnel", ignore=ignore)
     shutil.copytree(ROOT / "notebooks", source / "notebooks", ignore=ignore)
+    shutil.copytree(ROOT / "docs", source / "docs", ignore=ignore)
     wheels = tmp_path / "wheels"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)],
@@ -81,6 +82,7 @@ def test_a_wheel_carries_the_notebooks_and_makes_a_report(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {n.rsplit("/", 1)[-1] for n in names if n.startswith("simfunnel/notebooks/")}
     assert shipped == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert "simfunnel/docs/assumptions.md" in names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -107,6 +109,15 @@ def test_a_wheel_carries_the_notebooks_and_makes_a_report(tmp_path):
         cwd=tmp_path,
     )
     assert Path(where.stdout.strip()) == Path(site) / "simfunnel" / "notebooks", where.stderr
+    page = subprocess.run(
+        [str(python), "-c", "from simfunnel.assumptions import assumptions_path as a; print(a())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    located = Path(page.stdout.strip())
+    assert located == Path(site) / "simfunnel" / "docs" / "assumptions.md", page.stderr
+    assert located.read_text() == (ROOT / "docs" / "assumptions.md").read_text()
     out = tmp_path / "report"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env |= {"MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
@@ -126,3 +137,6 @@ def test_a_wheel_carries_the_notebooks_and_makes_a_report(tmp_path):
     page = html.unescape((out / "volume_vs_quality.html").read_text())
     assert facts["verdicts"]["cac"] in page
     assert facts["provenance"]["replications"] == 2
+    # the provenance box links the assumptions page, which the wheel put beside the report
+    assert 'href="assumptions.md"' in page
+    assert (out / "assumptions.md").read_text() == (ROOT / "docs" / "assumptions.md").read_text()

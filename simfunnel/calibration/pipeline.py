@@ -138,6 +138,7 @@ class Calibration:
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
         _add_fitted(self, params)
         _add_defaults(self)
+        _record_provenance(self)
         return self
 
     def to_yaml(self) -> str:
@@ -229,7 +230,7 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
                 "low": float("nan"),
                 "high": float("nan"),
                 "n": 0,
-                "method": "domain default (domain.md), not in the data",
+                "method": "default (docs/assumptions.md), not in the data",
                 "from_data": False,
             }
         )
@@ -406,6 +407,7 @@ def calibrate(
     if simulate:
         return result.refine(**fit_options)
     _add_defaults(result)
+    _record_provenance(result)
     return result
 
 
@@ -517,6 +519,15 @@ def _with_volume(rates: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
         out[column] = out["source"].map(volume[column]).fillna(out[column])
     out["leads"] = out["leads"].astype(int)
     return out
+
+
+def _record_provenance(result: Calibration) -> None:
+    """The scenario's ``provenance:`` block: where each field it writes came from."""
+    from simfunnel.calibration.writer import field_provenance, written_fields
+
+    written = written_fields(result.scenario, result.fitted_paths, result.built)
+    block = field_provenance(written, result.comments, result.estimates, result.fitted_paths)
+    result.scenario = result.scenario.model_copy(update={"provenance": block})
 
 
 def _add_defaults(result: Calibration) -> None:

@@ -1,7 +1,7 @@
 """A scenario from the estimates: validated by the schema, written as commented YAML.
 
-:func:`build_scenario` starts from the schema's defaults (the domain figures, cited as
-``domain.md`` and a section, as in the bundled scenarios) and sets every field the data
+:func:`build_scenario` starts from the schema's defaults (the figures of
+``docs/assumptions.md``, cited by section as in the bundled scenarios) and sets every field the data
 estimated. :func:`scenario_yaml` writes it with a comment on each calibrated field
 (estimate, interval, rows behind it, method) and a header that lists the fields that
 stay domain defaults.
@@ -16,22 +16,24 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from simfunnel.assumptions import cite
 from simfunnel.calibration.estimate import not_identified
 from simfunnel.calibration.volume import Volume
-from simfunnel.parameters import Scenario, scenario_from_dict
+from simfunnel.parameters import FieldProvenance, Scenario, leaf_paths, scenario_from_dict
 
-#: Cost per lead when the data has none: domain.md section 2, survey average ~$198.
+#: Cost per lead when the data has none: docs/assumptions.md#cost-per-lead, survey average ~$198.
 DEFAULT_CPL_USD = 198.0
 
-#: Fields that no CRM export informs, left at the schema's domain defaults. Sources are
-#: cited as the bundled scenarios cite them: ``domain.md`` and its section.
+#: Fields that no CRM export informs, left at the schema's defaults. Sources are cited
+#: as the bundled scenarios cite them: a section of ``docs/assumptions.md``.
 ALWAYS_DEFAULT: tuple[str, ...] = (
-    "sources.*.cost_per_lead_usd (domain.md 2: survey average ~$198; CRM exports hold no cost)",
+    "sources.*.cost_per_lead_usd: the default $198 for all sources, a survey average "
+    "(docs/assumptions.md#cost-per-lead); CRM exports hold no cost: give your spend",
     "sources.*.quality, sources.*.fit (readiness is not recorded; fitted by simulation)",
     "process.qualification (fitted by simulation)",
-    "process.patience, process.nurture (domain.md 3 and 6)",
-    "team shift, selling share, minutes per attempt (domain.md 4)",
-    "burnout (domain.md 5)",
+    "process.patience, process.nurture (docs/assumptions.md#speed-to-lead, #readiness-and-nurture)",
+    "team shift, selling share, minutes per attempt (docs/assumptions.md#attempts-and-capacity)",
+    "burnout (docs/assumptions.md#burnout-and-turnover)",
 )
 
 #: What replaces "fitted by simulation" when the fit is skipped (``--no-simulate``).
@@ -338,19 +340,78 @@ def scenario_yaml(
     which fields were set, when ``scenario`` has since been rebuilt whole. The text reads
     back (``simfunnel validate``) to the same scenario.
     """
-    data = (skeleton or scenario).model_dump(mode="python", exclude_unset=True)
-    if also:
-        full = scenario.model_dump(mode="python")
-        for path in also:
-            _copy_path(full, data, path.split("."))
+    data = written_fields(scenario, also, skeleton)
     lines = [f"# {line}" for line in (header or [])]
     lines.append("# Fields calibrated from the data carry a comment: estimate, 95% interval,")
     lines.append("# rows behind it and method. These stay domain defaults:")
     lines += [f"#   - {d}" for d in defaults]
-    lines.append("# (domain.md N: section N of simfunnel's domain figures, cited as in the")
-    lines.append("# bundled scenarios.)")
+    lines.append("# (docs/assumptions.md, shipped with simfunnel, gives each default's figure")
+    lines.append("# and source; the bundled scenarios cite it by section.)")
     _emit(data, "", 0, comments, lines)
+    if scenario.provenance:
+        lines.append("# Where each value came from (simfunnel explain reads it): data, fit or")
+        lines.append("# default; a field you change or add counts as yours once its line is gone.")
+        lines.append("provenance:")
+        for path, entry in scenario.provenance.items():
+            flow = entry.model_dump(mode="json", exclude_none=True)
+            text = yaml.safe_dump(flow, default_flow_style=True, sort_keys=False, width=10_000)
+            lines.append(f"  {path}: {text.strip()}")
     return "\n".join(lines) + "\n"
+
+
+def written_fields(
+    scenario: Scenario, also: list[str] | None = None, skeleton: Scenario | None = None
+) -> dict[str, Any]:
+    """The fields :func:`scenario_yaml` writes, as a plain dict (no provenance block)."""
+    data = (skeleton or scenario).model_dump(
+        mode="python", exclude_unset=True, exclude={"provenance"}
+    )
+    if also:
+        full = scenario.model_dump(mode="python", exclude={"provenance"})
+        for path in also:
+            _copy_path(full, data, path.split("."))
+    return data
+
+
+def estimate_path(field: str, source: str) -> str:
+    """The scenario path of an estimates row: ``sources.web.x``, ``team.reps``, ``process.x``."""
+    if source == "all":
+        return field if "." in field else f"process.{field}"
+    return f"sources.{source}.{field}"
+
+
+def field_provenance(
+    written: dict[str, Any],
+    comments: dict[str, str],
+    estimates: pd.DataFrame,
+    fitted: list[str],
+) -> dict[str, FieldProvenance]:
+    """Each written field's origin, with the estimate's interval and what it rests on.
+
+    ``fit`` for a field under ``fitted``, ``data`` for one a calibrated comment explains,
+    ``default`` for the rest (the $198 cost per lead, a not-identified fit).
+    """
+    intervals: dict[str, tuple[float, float]] = {}
+    for row in estimates.itertuples(index=False):
+        low, high = float(row.low), float(row.high)
+        if math.isfinite(low) and math.isfinite(high):
+            intervals[estimate_path(str(row.field), str(row.source))] = (_round(low), _round(high))
+    out: dict[str, FieldProvenance] = {}
+    for path in leaf_paths(written):
+        if path.rsplit(".", 1)[-1] in ("name", "description"):
+            continue
+        group = next((f for f in fitted if path == f or path.startswith(f"{f}.")), None)
+        note = comments.get(path) or (comments.get(group) if group else None)
+        if path == "run.start_date" and "run.horizon_days" in comments:
+            note = "the Monday of the first lead's week"
+        interval = intervals.get(path)
+        if group is not None:
+            out[path] = FieldProvenance(origin="fit", interval=interval, source=note)
+        elif note is not None and not note.startswith("domain default"):
+            out[path] = FieldProvenance(origin="data", interval=interval, source=note)
+        else:
+            out[path] = FieldProvenance(origin="default", source=cite(path))
+    return out
 
 
 def _copy_path(full: Any, data: Any, parts: list[str]) -> None:

@@ -153,7 +153,7 @@ def _money(x: float) -> str:
 def payback_words(name: str, ratio: float, low: float, high: float, months: float) -> str:
     """Whether a strategy pays back, from its LTV/CAC interval and CAC payback months.
 
-    Healthy is LTV/CAC of 3 or more and CAC back within 12 months (domain.md section 2).
+    Healthy is LTV/CAC of 3 or more and CAC back within 12 months (docs/assumptions.md).
     The months ignore churn, so they are quoted only where LTV/CAC shows the customers
     do pay back.
     """
@@ -170,7 +170,8 @@ def payback_words(name: str, ratio: float, low: float, high: float, months: floa
     if low > 1:
         return (
             f"{name} pays back, slowly: {band}, CAC back in {months:.0f} months of gross margin "
-            "(domain.md: healthy is 3x and under 12 months; the median private SaaS takes ~23)."
+            "(docs/assumptions.md: healthy is 3x and under 12 months; the median private SaaS "
+            "takes ~23)."
         )
     return f"{name} may or may not pay back: {band}."
 

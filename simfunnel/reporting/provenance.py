@@ -1,4 +1,7 @@
-"""What produced a report: scenarios, overrides, horizon, replications, seed, version, date.
+"""What produced a report: its inputs, circumstances and the assumptions it rests on.
+
+Scenarios, overrides, horizon, replications, seed, version, date; and the defaults the
+numbers rest on, with each cost figure that is a default rather than the user's.
 
 Every report shows this box under its verdict, so a 90-day, 2-run check never reads
 like the full study, and writes it into its headline JSON.
@@ -14,6 +17,11 @@ from typing import Any
 
 from simfunnel.formatting import parameter_label
 from simfunnel.version import __version__
+
+#: How a report names the assumptions page, and where its link points: the copy that
+#: :func:`simfunnel.reporting.report.run_report` puts beside the report.
+ASSUMPTIONS_PAGE = "docs/assumptions.md"
+ASSUMPTIONS_LINK = "assumptions.md"
 
 #: Named settings a notebook offers with plain names, and the scenario path each sets.
 PLAIN_SETTINGS = {
@@ -64,13 +72,20 @@ class Provenance:
     version: str = __version__
     date: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    assumptions: list[str] = field(default_factory=list)
+    cost_defaults: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return asdict(self)
 
     def markdown(self) -> str:
-        """The box a report shows under its verdict: one quoted paragraph."""
+        """The box a report shows under its verdict: one quoted paragraph.
+
+        It links the assumptions page (a copy beside the report, see
+        :func:`simfunnel.reporting.report.run_report`), flags each cost figure left at
+        a default and names the other groups of defaults the numbers rest on.
+        """
         overrides = (
             ", ".join(f"{parameter_label(k)} = {v}" for k, v in self.overrides.items()) or "none"
         )
@@ -84,6 +99,13 @@ class Provenance:
             f"**replications:** {self.replications}",
             f"**seed:** {self.seed}",
             *(f"**{k}:** {v}" for k, v in self.details.items()),
+            *(
+                [f"**cost figures that are defaults, not yours:** {'; '.join(self.cost_defaults)}"]
+                if self.cost_defaults
+                else []
+            ),
+            f"**assumptions** ([{ASSUMPTIONS_PAGE}]({ASSUMPTIONS_LINK})): "
+            + ("; ".join(self.assumptions) or "none left at a default"),
             f"**simfunnel** {self.version}",
             f"**run** {self.date}, {self.run_seconds:.0f} s",
         ]
@@ -103,6 +125,7 @@ def provenance(
     The horizon and warm-up are read from the first scenario with its overrides.
     ``details`` are shown as they are (team sizes, sweep design...).
     """
+    from simfunnel.origins import report_notes
     from simfunnel.parameters import load_scenario
 
     given = [scenarios] if isinstance(scenarios, str | Mapping) else list(scenarios)
@@ -112,6 +135,9 @@ def provenance(
         str(n.get("name", "an inline scenario")) if isinstance(n, Mapping) else str(n)
         for n in given
     ]
+    flags, notes = report_notes(
+        [dict(n) if isinstance(n, Mapping) else n for n in given], dict(overrides)
+    )
     return Provenance(
         scenarios=names,
         overrides=dict(overrides),
@@ -122,4 +148,6 @@ def provenance(
         run_seconds=round(time.perf_counter() - started, 1),
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         details=dict(details),
+        assumptions=notes,
+        cost_defaults=flags,
     )

@@ -350,7 +350,8 @@ def run_report(
 ) -> Report:
     """Execute one notebook with ``parameters`` into ``out`` and export its report.
 
-    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables.
+    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables; a
+    page that links docs/assumptions.md (its provenance box) gets a copy beside it.
     ``progress`` shows a bar of cells done out of the total (papermill's; a dict
     passes options to its tqdm bar).
 
@@ -461,6 +462,7 @@ def _run_on(
             write_workbook(headline_sheets(headline, facts), staging / f"{name}.xlsx")
         for stale in folder.glob(f"{glob.escape(name)}.previous.*"):
             stale.unlink()  # set aside by an earlier failure: this run supersedes it
+        _copy_assumptions(staging / f"{name}.html", folder)
         for ext, target in final.items():
             produced = staging / target.name
             if produced.is_file():
@@ -478,6 +480,19 @@ def _run_on(
         headline=headline,
         xlsx=final["xlsx"] if final["xlsx"].is_file() else None,
     )
+
+
+def _copy_assumptions(page: Path, folder: Path) -> None:
+    """Put docs/assumptions.md beside a report whose page links it (its provenance box)."""
+    from simfunnel.assumptions import assumptions_path
+    from simfunnel.reporting.provenance import ASSUMPTIONS_LINK
+
+    if f'href="{ASSUMPTIONS_LINK}' not in page.read_text(encoding="utf-8"):
+        return
+    target = folder / ASSUMPTIONS_LINK
+    tmp = folder / f".{ASSUMPTIONS_LINK}.tmp"
+    shutil.copyfile(assumptions_path(), tmp)
+    os.replace(tmp, target)
 
 
 def _with_default_baseline(
