@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.fit import DECOMPOSITION, fit_check
+from simfunnel.calibration.fit import DECOMPOSITION
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.parameters import load_scenario
 
@@ -28,7 +28,7 @@ TRUTH = load_scenario(
 
 
 def reproduced(cal: simfunnel.Calibration) -> pd.DataFrame:
-    check = fit_check(cal.scenario, cal.observed, replications=6, workers=2)
+    check = cal.fit_check(replications=6, workers=2)
     table = check.table
     return table[table["stage"] != "leads_per_week"]
 

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.fit import fit_check
 from simfunnel.calibration.undated import UndatedExport
 from simfunnel.errors import CalibrationError
 
@@ -137,6 +136,6 @@ def test_an_undated_flag_export_round_trips_through_the_fit():
         workers=2,
         progress=False,
     )
-    check = fit_check(cal.scenario, cal.observed, replications=6, workers=2)
+    check = cal.fit_check(replications=6, workers=2)
     rates = check.table[check.table["stage"] != "leads_per_week"]
     assert rates["inside"].all(), rates[["source", "observed", "simulated"]]

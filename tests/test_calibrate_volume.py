@@ -76,11 +76,20 @@ def anchor(cal: simfunnel.Calibration) -> pd.Timestamp:
 
 @pytest.fixture(scope="module")
 def forward(cal: simfunnel.Calibration, tmp_path_factory: pytest.TempPathFactory) -> list:
-    """The written scenario, read back, run 4 weeks past the export (6 seeds)."""
+    """The written scenario, read back, replaying the history and 5 weeks past it (6 seeds)."""
     path = cal.write(tmp_path_factory.mktemp("volume") / "calibrated.yaml")
     written = load_scenario(path)
-    longer = load_scenario(written, {"run.horizon_days": written.run.horizon_days + 35})
+    assert cal.history is not None
+    replay = {**cal.history, "run.horizon_days": cal.history["run.horizon_days"] + 35}
+    longer = load_scenario(written, replay)
     return [simfunnel.simulate(longer, seed=s).to_crm() for s in range(6)]
+
+
+@pytest.fixture(scope="module")
+def ahead(cal: simfunnel.Calibration, tmp_path_factory: pytest.TempPathFactory) -> list:
+    """The written scenario as written: forward from the end of the history (6 seeds)."""
+    written = load_scenario(cal.write(tmp_path_factory.mktemp("ahead") / "calibrated.yaml"))
+    return [simfunnel.simulate(written, seed=s).to_crm() for s in range(6)]
 
 
 def estimate(cal: simfunnel.Calibration, field: str, name: str) -> pd.Series:
@@ -176,6 +185,18 @@ def test_the_calibration_says_which_baseline_it_chose(cal) -> None:
     assert "trend_reference: " in text and "leads_per_week is the level then" in text
 
 
+def test_the_written_scenario_runs_forward_from_the_end_of_the_history(
+    cal, export, ahead, anchor
+) -> None:
+    assert pd.Timestamp(cal.scenario.run.start_date) == anchor
+    for name in ("paid_search", "organic_search"):
+        low, high = _poisson(_counts(export, name, anchor - 28 * DAY, anchor))
+        first = np.mean([_counts(f, name, anchor, anchor + 28 * DAY) for f in ahead])
+        assert low <= first <= high, (name, low, high, first)
+    # dated campaigns of the history are not replayed into the future
+    assert sum(_counts(f, "referral", anchor, anchor + 35 * DAY) for f in ahead) <= 6
+
+
 def test_simulated_recent_weeks_match_the_last_weeks_of_the_history(
     export, forward, anchor
 ) -> None:
@@ -242,12 +263,12 @@ def test_the_cli_prints_the_chosen_baseline(export, tmp_path: Path, cli) -> None
 
 @pytest.mark.slow
 def test_fit_check_and_backtest_on_a_trending_history(export) -> None:
-    from simfunnel.calibration.fit import backtest, fit_check
+    from simfunnel.calibration.fit import backtest
 
     fitted = simfunnel.calibrate(
         export, replications=3, workers=2, progress=False, max_evaluations=30
     )
-    check = fit_check(fitted.scenario, fitted.observed, replications=6, workers=2)
+    check = fitted.fit_check(replications=6, workers=2)
     volumes = check.table[check.table["stage"] == "leads_per_week"]
     assert volumes["inside"].all(), volumes
     result = backtest(
@@ -292,10 +313,9 @@ def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> No
     assert cal.volume_lines()[0].startswith("volume: no source has a significant trend")
     assert load_scenario(cal.write(tmp_path / "started.yaml")) == cal.scenario
     observed = int((export["source"] == "organic_search").sum())
+    replay = {**(cal.history or {}), "sources.paid_search.leads_per_week": 0.0}
     expected = scenario_workload(
-        load_scenario(
-            cal.scenario, {"sources.paid_search.leads_per_week": 0.0, "sources.referral.bursts": []}
-        )
+        load_scenario(cal.scenario, {**replay, "sources.referral.bursts": []})
     ).leads
     assert expected == pytest.approx(observed, rel=0.05)
 

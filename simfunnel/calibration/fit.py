@@ -503,6 +503,7 @@ def fit_by_simulation(
     seed: int | None = None,
     max_evaluations: int = 60,
     world_scale: float | None = None,
+    history: dict[str, Any] | None = None,
 ) -> SimulatedFit:
     """Fit the quality mix and contact probability so the simulated funnel matches.
 
@@ -532,6 +533,10 @@ def fit_by_simulation(
         Simulate the world scaled down by this factor, volume and team together
         (:mod:`simfunnel.calibration.scale`); default: as small as keeps the rates
         (about ``scale.FIT_LEADS`` leads a run), 1 for a small history.
+    history
+        Overrides that replay the observed history (``run.start_date``,
+        ``run.horizon_days``; :func:`simfunnel.calibration.writer.history_window`)
+        when the scenario runs forward from its end; default: the scenario's own run.
 
     Returns
     -------
@@ -560,7 +565,8 @@ def fit_by_simulation(
     # the CRM statistics need the export at the horizon, not the drained cohort
     factor = scale_factor(scenario) if world_scale is None else min(world_scale, 1.0)
     base = load_scenario(
-        scenario, {"run.accounting": "window", **scaled_overrides(scenario, factor)}
+        scenario,
+        {"run.accounting": "window", **(history or {}), **scaled_overrides(scenario, factor)},
     )
     sources = tuple(dict.fromkeys(table["source"]))
     keys = pd.MultiIndex.from_frame(table[["source", "stage"]])
@@ -770,6 +776,7 @@ def fit_check(
     workers: int | None = None,
     seed: int | None = None,
     world_scale: float | None = None,
+    history: dict[str, Any] | None = None,
 ) -> FitCheck:
     """Simulate the scenario and compare each observed rate and volume with it.
 
@@ -777,13 +784,15 @@ def fit_check(
     interval. Volumes (``leads_per_week``) are compared with an exact Poisson interval
     of the observed count over the scenario's horizon. Simulated intervals are Student-t
     intervals of the mean over the replications. ``world_scale`` as for
-    :func:`fit_by_simulation` (the simulated volumes are scaled back up).
+    :func:`fit_by_simulation` (the simulated volumes are scaled back up), and
+    ``history`` too (the run that replays the observed history).
     """
     table = _clean_observed(observed, scenario)
     seeds = _seeds(scenario, replications, seed)
     factor = scale_factor(scenario) if world_scale is None else min(world_scale, 1.0)
     base = load_scenario(
-        scenario, {"run.accounting": "window", **scaled_overrides(scenario, factor)}
+        scenario,
+        {"run.accounting": "window", **(history or {}), **scaled_overrides(scenario, factor)},
     )
     sources = tuple(dict.fromkeys(table["source"]))
     with _pool(backend, workers) as pool:

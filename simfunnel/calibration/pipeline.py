@@ -76,6 +76,7 @@ class Calibration:
     built: Scenario | None = None
     recording: RecordingStart | None = None
     outcomes_from: pd.Timestamp | None = None
+    history: dict[str, Any] | None = None
     volumes: list[Volume] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
@@ -130,6 +131,7 @@ class Calibration:
         """
         if self.fit is not None:
             raise CalibrationError("refine: the simulation-based fit has already run")
+        fit_options.setdefault("history", self.history)
         fitted, params = self._fit_module().fit_by_simulation(
             self.scenario, self.observed, **fit_options
         )
@@ -173,6 +175,7 @@ class Calibration:
 
     def fit_check(self, **options: Any) -> Any:
         """Observed against simulated stage rates (see ``simfunnel.calibration.fit.fit_check``)."""
+        options.setdefault("history", self.history)
         return self._fit_module().fit_check(self.scenario, self.observed, **options)
 
     def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
@@ -357,7 +360,7 @@ def calibrate(
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
     from simfunnel.calibration.recording import since
     from simfunnel.calibration.undated import is_undated, parse_leads_per_week
-    from simfunnel.calibration.writer import build_scenario
+    from simfunnel.calibration.writer import build_scenario, history_window
 
     frame, pooled = pool_sources(frame, min_leads)
     if is_undated(frame):
@@ -402,6 +405,7 @@ def calibrate(
         built=scenario,
         recording=recording,
         outcomes_from=start,
+        history=history_window(timed),
         volumes=[extras[name]["volume"] for name in sorted(extras) if "volume" in extras[name]],
     )
     if simulate:

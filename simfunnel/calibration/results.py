@@ -87,6 +87,7 @@ def save_results(
         "outcomes_from": _stamp(cal.outcomes_from),
         "recording": recording,
         "volumes": [asdict(v) for v in cal.volumes],
+        "history": cal.history,
         "tables": [name for name, table in tables.items() if table is not None],
         "check": None if check is None else {"verdict": check.verdict},
         "backtest": None
@@ -170,6 +171,7 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
         built=load_scenario(json.loads((where / "built.json").read_text(encoding="utf-8"))),
         recording=recording,
         volumes=volumes,
+        history=index.get("history"),
         outcomes_from=None if not index["outcomes_from"] else pd.Timestamp(index["outcomes_from"]),
     )
     check = None

@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from simfunnel.assumptions import cite
-from simfunnel.calibration.estimate import not_identified
+from simfunnel.calibration.estimate import as_of, not_identified
 from simfunnel.calibration.volume import Volume
 from simfunnel.parameters import FieldProvenance, Scenario, leaf_paths, scenario_from_dict
 
@@ -56,6 +56,41 @@ def _fmt(value: float) -> str:
     if not math.isfinite(float(value)):
         return "inf" if value > 0 else "-inf"
     return f"{float(value):.4g}"
+
+
+#: Days a written scenario runs forward from the end of its history, at most.
+FORWARD_DAYS = 364.0
+
+
+def history_window(frame: pd.DataFrame) -> dict[str, Any]:
+    """Overrides that replay the history: from the Monday of its first lead's week, its span.
+
+    What the fit, the fit check and the back-test simulate; the written scenario itself
+    runs forward from the end of the history (:func:`forward_run`).
+    """
+    created = pd.to_datetime(frame["created_at"])
+    first = created.min().normalize()
+    start: date = (first - pd.Timedelta(days=int(first.day_of_week))).date()
+    end = max(created.max(), as_of(frame))
+    span_days = float((end - pd.Timestamp(start)) / pd.Timedelta(days=1))
+    horizon = float(min(max(math.ceil(span_days), 56), 3660))
+    return {
+        "run.start_date": start.isoformat(),
+        "run.horizon_days": horizon,
+        "run.warmup_days": float(min(28.0, horizon / 4)),
+    }
+
+
+def forward_run(frame: pd.DataFrame) -> dict[str, Any]:
+    """The written scenario's run: from the history's last day, a year (or its span) forward."""
+    history = history_window(frame)
+    end = max(pd.to_datetime(frame["created_at"]).max(), as_of(frame))
+    horizon = float(min(history["run.horizon_days"], FORWARD_DAYS))
+    return {
+        "start_date": end.normalize().date(),
+        "horizon_days": horizon,
+        "warmup_days": float(min(28.0, horizon / 4)),
+    }
 
 
 def build_scenario(
@@ -102,18 +137,17 @@ def build_scenario(
         comments[path] = _comment(pd.Series(row._asdict()))
         return _round(min(max(float(row.estimate), lo), hi))
 
+    history = history_window(frame)
     created = pd.to_datetime(frame["created_at"])
-    first = created.min().normalize()
-    start: date = (first - pd.Timedelta(days=int(first.day_of_week))).date()
-    span_days = float((created.max() - pd.Timestamp(start)) / pd.Timedelta(days=1))
-    horizon = float(min(max(math.ceil(span_days), 56), 3660))
-    run: dict[str, Any] = {
-        "start_date": start,
-        "horizon_days": horizon,
-        "warmup_days": float(min(28.0, horizon / 4)),
-    }
+    first, last = created.min(), created.max()
+    run = forward_run(frame)
+    comments["run.start_date"] = (
+        "the end of the history: the scenario runs forward from it; the fit check and the "
+        f"back-test replay the history ({first:%Y-%m-%d} to {last:%Y-%m-%d}) from "
+        f"{history['run.start_date']}"
+    )
     comments["run.horizon_days"] = (
-        f"the data's span: leads from {first.date()} to {created.max().date()}"
+        f"a year forward, or the history's span if shorter ({history['run.horizon_days']:g} days)"
     )
     sources: list[dict[str, Any]] = []
     for source in sorted(extras):
@@ -402,8 +436,6 @@ def field_provenance(
             continue
         group = next((f for f in fitted if path == f or path.startswith(f"{f}.")), None)
         note = comments.get(path) or (comments.get(group) if group else None)
-        if path == "run.start_date" and "run.horizon_days" in comments:
-            note = "the Monday of the first lead's week"
         interval = intervals.get(path)
         if group is not None:
             out[path] = FieldProvenance(origin="fit", interval=interval, source=note)
