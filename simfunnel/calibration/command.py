@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
             simulate=False,  # the fit follows, once what was read has been shown
             name=Path(args.out).stem,
             as_of=as_of,
+            max_rows=args.max_rows,
+            max_columns=args.max_columns,
+            max_cell_chars=args.max_cell_chars,
+            max_xlsx_mb=args.max_xlsx_mb,
         )
     except CalibrationError as exc:
         if str(exc).startswith("as_of "):  # name the option as the user typed it

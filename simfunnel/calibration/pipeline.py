@@ -21,6 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from simfunnel.calibration.limits import (
+    DEFAULT_MAX_CELL_CHARS,
+    DEFAULT_MAX_COLUMNS,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MAX_XLSX_MB,
+    ReadLimits,
+)
 from simfunnel.calibration.mapping import Mapping, as_mapping
 from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
 from simfunnel.errors import CalibrationError
@@ -212,9 +219,11 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=table.columns)
 
 
-def _table(value: pd.DataFrame | str | Path | Table, what: str) -> pd.DataFrame | Table:
+def _table(
+    value: pd.DataFrame | str | Path | Table, what: str, limits: ReadLimits | None = None
+) -> pd.DataFrame | Table:
     if isinstance(value, str | Path):
-        return read_table(value, what)
+        return read_table(value, what, limits=limits)
     return value
 
 
@@ -261,6 +270,10 @@ def calibrate(
     simulate: bool = True,
     name: str = "calibrated",
     as_of: str | pd.Timestamp | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
+    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS,
+    max_xlsx_mb: float = DEFAULT_MAX_XLSX_MB,
     **fit_options: Any,
 ) -> Calibration:
     """Calibrate a scenario from a lead table (and a deals table).
@@ -284,6 +297,10 @@ def calibrate(
         When the export was made (a plain date: the end of that day). It ends the
         history: leads still open then are censored there, and the back-test's
         held-out window ends there. Default: the last lead created.
+    max_rows, max_columns, max_cell_chars, max_xlsx_mb
+        Size limits of a file, checked before it is loaded
+        (:mod:`~simfunnel.calibration.limits`): rows, columns, characters in one cell,
+        and megabytes an ``.xlsx`` unzips to.
 
     Raises
     ------
@@ -291,9 +308,10 @@ def calibrate(
         Bad input, in one line naming the column, the rows and an example.
     """
     chosen = as_mapping(mapping)
+    limits = ReadLimits(max_rows, max_columns, max_cell_chars, max_xlsx_mb)
     frame, report = lead_frame(
-        _table(leads, "leads"),
-        None if deals is None else _table(deals, "deals"),
+        _table(leads, "leads", limits),
+        None if deals is None else _table(deals, "deals", limits),
         chosen,
         strict=strict,
         max_bad_share=max_bad_share,

@@ -26,11 +26,21 @@ from typing import Any
 
 import pandas as pd
 
+from simfunnel.calibration.checks import columns_text, missing_column, require_columns
 from simfunnel.calibration.columns import CRM_COLUMNS, DATE_ROLES, REQUIRED_ROLES
+from simfunnel.calibration.limits import (
+    ReadLimits,
+    check_cells,
+    check_csv,
+    check_frame,
+    check_parquet,
+    check_xlsx,
+)
 from simfunnel.calibration.mapping import (
     DEFAULT_STATUS_VALUES,
     PRESETS,
     Mapping,
+    check_date_format,
     detect,
     resolve,
 )
@@ -149,7 +159,12 @@ def _csv(text: str, name: str) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, what: str = "leads") -> Table:
+def read_table(
+    path: str | Path,
+    what: str = "leads",
+    *,
+    limits: ReadLimits | None = None,
+) -> Table:
     """Load a CSV, Parquet or .xlsx file as a raw table (all CSV cells as text).
 
     Parameters
@@ -161,13 +176,19 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
         ``salesforce_leads``, ``salesforce_opportunities``) reads that sample.
     what
         ``leads`` or ``deals``, for the messages.
+    limits
+        Most rows, columns, characters in a cell and megabytes a workbook unzips to
+        (:class:`~simfunnel.calibration.limits.ReadLimits`), checked before the file is
+        loaded. Default: the documented defaults.
 
     Raises
     ------
     CalibrationError
         Missing or empty file, a binary file that is not Parquet or .xlsx, a wrong
-        encoding, a file with a header and no rows.
+        encoding, a file with a header and no rows, a file over a size limit, a Parquet
+        column of binary data.
     """
+    limits = limits or ReadLimits()
     target = Path(path)
     if not target.exists() and not target.suffix and target.name == str(path):
         from simfunnel.calibration.samples import sample_path
@@ -179,29 +200,41 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
     if not target.is_file():
         reason = "is a folder, not a file" if target.is_dir() else "no such file"
         raise CalibrationError(f"{name}: {reason}")
-    data = target.read_bytes()
-    if not data.strip():
-        raise CalibrationError(f"{name}: empty file (no header, no rows)")
-    if data[:4] == b"PAR1":
+    with target.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        check_parquet(target, name, limits)
         try:
-            frame = pd.read_parquet(io.BytesIO(data))
+            frame = pd.read_parquet(target)
         except Exception as exc:
             raise CalibrationError(f"{name}: not a readable Parquet file ({exc})") from None
+        check_cells(frame, name, limits)
         how = "Parquet"
-    elif data[:4] == b"PK\x03\x04":
+    elif magic == b"PK\x03\x04":
+        check_xlsx(target, name, limits)
         try:
-            frame = pd.read_excel(io.BytesIO(data), engine="openpyxl", sheet_name=0)
+            frame = pd.read_excel(target, engine="openpyxl", sheet_name=0)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CalibrationError(f"{name}: not a readable .xlsx workbook ({first})") from None
+        check_frame(frame, name, limits)
+        check_cells(frame, name, limits)
         how = "Excel .xlsx (first sheet)"
     else:
+        long_lines = check_csv(target, name, limits)
+        data = target.read_bytes()
+        if not data.strip():
+            raise CalibrationError(f"{name}: empty file (no header, no rows)")
         text, encoding = _decode(data, name)
         frame = _csv(text, name)
+        if long_lines:
+            check_cells(frame, name, limits)
         how = f"CSV in {encoding}"
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
-        raise CalibrationError(f"{name}: no rows (only a header: {', '.join(frame.columns)})")
+        raise CalibrationError(
+            f"{name}: no rows (only a header: {columns_text(list(frame.columns))})"
+        )
     return Table(frame, name, how)
 
 
@@ -420,28 +453,24 @@ def lead_frame(
     report.files.append(f"{lt.name}: {len(lt.frame)} rows, {lt.how}")
     chosen = choose_mapping(list(lt.frame.columns), mapping, preset, lt.name)
     report.mapping = chosen.name
+    if chosen.date_format is not None:
+        check_date_format(chosen.date_format)
+    if deals is None and chosen.deals and chosen.named & {f"deals.{r}" for r in chosen.deals}:
+        report.notes.append(
+            f"mapping {chosen.name}: it has a deals section but no deals table was given "
+            "(--deals): the deals' columns are not read"
+        )
     raw = lt.frame.reset_index(drop=True)
     roles = resolve(chosen.leads, raw.columns)
+    require_columns(lt.name, len(raw), list(raw.columns), chosen, "leads")
     for role in REQUIRED_ROLES:
         if role not in roles:
-            wanted = " or ".join(repr(c) for c in chosen.leads.get(role, ()))
+            wanted = chosen.leads.get(role, ())
             if not wanted:
                 raise CalibrationError(
                     f"mapping {chosen.name}: the required role {role} is not mapped"
                 )
-            shown = ", ".join(repr(c) for c in list(raw.columns)[:8])
-            raise CalibrationError(
-                f"{lt.name}: mapped column {wanted} ({role}) is missing; the file's "
-                f"{len(raw)} rows have columns {shown}{', ...' if raw.shape[1] > 8 else ''}"
-            )
-    if chosen is not PRESETS.get(chosen.name) and chosen.name != "crm":
-        missing = [(r, c) for r, c in chosen.leads.items() if r not in roles]
-        if missing:  # a user's own mapping must name columns that exist
-            role, cols = missing[0]
-            raise CalibrationError(
-                f"{lt.name}: mapped column {cols[0]!r} ({role}) is missing; the file's "
-                f"{len(raw)} rows have columns {', '.join(repr(c) for c in raw.columns[:8])}"
-            )
+            raise missing_column(lt.name, len(raw), list(raw.columns), wanted, role)
     report.roles = dict(roles)
     report.rows_read = len(raw)
     problems = _Problems(lt.name, len(raw))
@@ -654,20 +683,21 @@ def _join_deals(
     """Fill the leads' opportunity/won/lost dates, amount and owner from a deals table."""
     deals = table.frame.reset_index(drop=True)
     report.files.append(f"{table.name}: {len(deals)} rows, {table.how}")
+    require_columns(table.name, len(deals), list(deals.columns), mapping, "deals")
     droles = resolve(mapping.deals, deals.columns)
     if "lead_id" not in droles:
-        wanted = " or ".join(repr(c) for c in mapping.deals.get("lead_id", ()))
-        raise CalibrationError(
-            f"{table.name}: mapped column {wanted} (lead_id) is missing; the file's "
-            f"{len(deals)} rows have columns {', '.join(repr(c) for c in deals.columns[:8])}"
+        raise missing_column(
+            table.name,
+            len(deals),
+            list(deals.columns),
+            mapping.deals.get("lead_id", ("lead_id",)),
+            "deals.lead_id",
         )
     if mapping.match is not None:
         found = resolve({"match": mapping.match}, raw.columns)
         if "match" not in found:
-            raise CalibrationError(
-                f"leads: mapped column {mapping.match[0]!r} (the deals' key) is missing; "
-                f"the file's {len(raw)} rows have columns "
-                f"{', '.join(repr(c) for c in raw.columns[:8])}"
+            raise missing_column(
+                "leads", len(raw), list(raw.columns), mapping.match, "deals.match, the deals' key"
             )
         lead_key = _text(raw[found["match"]])
     else:

@@ -1,0 +1,258 @@
+"""simfunnel calibrate refuses, through the real command line, what it cannot read safely.
+
+Each case writes small files into a temporary folder and runs ``simfunnel calibrate``
+in a subprocess: a mapping that names a column the file lacks (in either section), a
+mapping of the wrong type, a bad date format, a binary Parquet column, and files over a
+size limit (rows, a 100,000-column header, a 1 MB cell, an ``.xlsx`` that unzips to
+more than the limit). Each must end in exit status 2 with one line, quickly, and write
+nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from simfunnel.calibration.columns import CRM_COLUMNS
+
+Files = dict[str, Callable[[Path], None]]
+
+
+def export(
+    n: int = 200,
+    days: int = 100,
+    sources: tuple[str, ...] = ("web", "referral"),
+    **columns: list[str],
+) -> pd.DataFrame:
+    """A native CRM export of ``n`` leads over ``days`` days, every fifth one won."""
+    start = pd.Timestamp("2025-01-06 09:00")
+    created = [start + pd.Timedelta(hours=24 * days * i / n) for i in range(n)]
+    won = [i % 5 == 0 for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "lead_id": [f"L{i:04d}" for i in range(n)],
+            "source": [sources[i % len(sources)] for i in range(n)],
+            "created_at": [c.isoformat() for c in created],
+            "first_response_at": [(c + pd.Timedelta(minutes=30)).isoformat() for c in created],
+            "attempts": "2",
+            "contacted_at": [(c + pd.Timedelta(minutes=30)).isoformat() for c in created],
+            "qualified_at": "",
+            "opportunity_at": "",
+            "won_at": [
+                (c + pd.Timedelta(days=10)).isoformat() if w else ""
+                for c, w in zip(created, won, strict=True)
+            ],
+            "lost_at": "",
+            "status": ["won" if w else "open" for w in won],
+            "amount": ["12000" if w else "" for w in won],
+            "owner": [f"rep_{i % 3}" for i in range(n)],
+            "score": "0.5",
+        }
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    return frame[list(CRM_COLUMNS)]
+
+
+def csv_file(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: frame.to_csv(path, index=False)
+
+
+def text_file(text: str) -> Callable[[Path], None]:
+    return lambda path: path.write_text(text, encoding="utf-8")
+
+
+def yaml_file(data: object) -> Callable[[Path], None]:
+    return text_file(yaml.safe_dump(data, sort_keys=False))
+
+
+ROLES3 = {"lead_id": "lead_id", "source": "source", "created_at": "created_at"}
+DEALS = pd.DataFrame(
+    {
+        "Lead": [f"L{i:04d}" for i in range(0, 200, 4)],
+        "Closed": "2025-05-01",
+        "Amount": "100",
+        "Won": "yes",
+    }
+)
+
+
+def binary_parquet(path: Path) -> None:
+    frame = export()
+    frame["photo"] = [bytes([i % 256, 0, 255]) for i in range(len(frame))]
+    frame.to_parquet(path)
+
+
+def wide_header(path: Path) -> None:
+    columns = 100_000
+    path.write_text(
+        ",".join(f"c{i}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n"
+    )
+
+
+def big_cell(path: Path) -> None:
+    frame = export()
+    frame.loc[3, "created_at"] = "2025-01-06" + " x" * 500_000
+    frame.to_csv(path, index=False)
+
+
+def zip_bomb(path: Path) -> None:
+    """A real workbook with one more entry that unzips to 300 MB of zeros."""
+    plain = path.with_name("plain.xlsx")
+    export().to_excel(plain, index=False)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb, zipfile.ZipFile(plain) as src:
+        for info in src.infolist():
+            bomb.writestr(info, src.read(info))
+        bomb.writestr("xl/media/pad.bin", b"\0" * 300_000_000)
+    plain.unlink()
+
+
+# name: (files, arguments, words the one-line error must contain)
+CASES: dict[str, tuple[Files, list[str], list[str]]] = {
+    "misspelled leads column": (
+        {
+            "leads.csv": csv_file(export()),
+            "map.yaml": yaml_file({"leads": {**ROLES3, "score": "scroe"}}),
+        },
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["'scroe'", "(score)", "did you mean 'score'?", "14 columns", "'lead_id'", "'owner'"],
+    ),
+    "misspelled deals column": (
+        {
+            "leads.csv": csv_file(export()),
+            "deals.csv": csv_file(DEALS),
+            "map.yaml": yaml_file(
+                {
+                    "leads": ROLES3,
+                    "deals": {"lead_id": "Lead", "won_at": "Closd", "amount": "Amount"},
+                }
+            ),
+        },
+        ["leads.csv", "--deals", "deals.csv", "--mapping", "map.yaml"],
+        ["deals.csv", "'Closd'", "deals.won_at", "did you mean 'Closed'?", "'Lead', 'Closed'"],
+    ),
+    "misspelled deals key match": (
+        {
+            "leads.csv": csv_file(export()),
+            "deals.csv": csv_file(DEALS),
+            "map.yaml": yaml_file(
+                {"leads": ROLES3, "deals": {"lead_id": "Lead", "match": "lead_di", "won": "Won"}}
+            ),
+        },
+        ["leads.csv", "--deals", "deals.csv", "--mapping", "map.yaml"],
+        ["'lead_di'", "deals.match", "did you mean 'lead_id'?"],
+    ),
+    "hundreds of columns are listed short": (
+        {
+            "leads.csv": csv_file(
+                pd.concat(
+                    [export(), pd.DataFrame({f"extra_{i:03d}": [""] * 200 for i in range(300)})],
+                    axis=1,
+                )
+            ),
+            "map.yaml": yaml_file({"leads": {**ROLES3, "owner": "Owner"}}),
+        },
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["'Owner'", "did you mean 'owner'?", "314 columns", "(284 more)"],
+    ),
+    "deals section not a mapping": (
+        {"leads.csv": csv_file(export()), "map.yaml": yaml_file({"leads": ROLES3, "deals": ["a"]})},
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["mapping: deals:", "must map roles to column names", "['a']"],
+    ),
+    "leads section not a mapping": (
+        {"leads.csv": csv_file(export()), "map.yaml": yaml_file({"leads": "lead_id"})},
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["mapping: leads:", "must map roles to column names"],
+    ),
+    "bad date-format directive": (
+        {
+            "leads.csv": csv_file(export()),
+            "map.yaml": yaml_file({"leads": ROLES3, "dates": {"format": "%Y-%m-%Q"}}),
+        },
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["dates.format '%Y-%m-%Q'", "bad directive", "not a strptime format"],
+    ),
+    "parquet binary column": (
+        {"leads.parquet": binary_parquet},
+        ["leads.parquet"],
+        ["leads.parquet", "column 'photo'", "binary data"],
+    ),
+    "rows over the limit": (
+        {"leads.csv": csv_file(export(n=300))},
+        ["leads.csv", "--max-rows", "250"],
+        ["leads.csv", "more than 250 rows", "--max-rows", "max_rows="],
+    ),
+    "parquet rows over the limit": (
+        {"leads.parquet": lambda p: export(n=300).to_parquet(p)},
+        ["leads.parquet", "--max-rows", "250"],
+        ["leads.parquet", "300 rows", "the limit is 250 rows", "--max-rows"],
+    ),
+    "a 100,000-column header": (
+        {"leads.csv": wide_header},
+        ["leads.csv"],
+        ["leads.csv", "100,000 columns", "the limit is 2,000 columns", "--max-columns"],
+    ),
+    "a 1 MB cell": (
+        {"leads.csv": big_cell},
+        ["leads.csv"],
+        ["column 'created_at'", "1,000,010 characters", "row 5", "--max-cell-chars"],
+    ),
+    "xlsx zip bomb": (
+        {"leads.xlsx": zip_bomb},
+        ["leads.xlsx"],
+        ["leads.xlsx", "unzips to 300 MB", "the limit is 250 MB", "--max-xlsx-mb"],
+    ),
+    "a limit that is not positive": (
+        {"leads.csv": csv_file(export())},
+        ["leads.csv", "--max-columns", "0"],
+        ["max_columns (--max-columns)", "must be a number > 0"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int, str, float]]:
+    """Every case run at once (separate processes, started together), with its wall time."""
+    running = {}
+    for case, (files, args, _) in CASES.items():
+        folder = tmp_path_factory.mktemp("refuse")
+        for name, write in files.items():
+            write(folder / name)
+        command = [sys.executable, "-m", "simfunnel", "calibrate", *args]
+        command += ["--out", "scenario.yaml", "--no-simulate"]
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        running[case] = (folder, proc, started)
+    done = {}
+    for case, (folder, proc, started) in running.items():
+        _, err = proc.communicate(timeout=300)
+        done[case] = (folder, proc.returncode, err, time.perf_counter() - started)
+    return done
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_in_one_line_exit_2_quickly(
+    outcomes: dict[str, tuple[Path, int, str, float]], case: str
+) -> None:
+    folder, status, stderr, seconds = outcomes[case]
+    assert status == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("simfunnel: error: ")
+    assert len(lines[0]) < 1500, lines[0][:300]
+    for word in CASES[case][2]:
+        assert word in lines[0], (word, lines[0])
+    assert not (folder / "scenario.yaml").exists()
+    # the whole batch runs at once on a shared machine: generous, yet far from minutes
+    assert seconds < 60, seconds
