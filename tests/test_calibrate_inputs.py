@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.read import Table, lead_frame
 
 Files = dict[str, Callable[[Path], None]]
 
@@ -211,6 +212,11 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
         ["leads.xlsx"],
         ["leads.xlsx", "unzips to 300 MB", "the limit is 250 MB", "--max-xlsx-mb"],
     ),
+    "a distinct source on every lead": (
+        {"leads.csv": csv_file(export(n=240, sources=tuple(f"s{i}" for i in range(240))))},
+        ["leads.csv"],
+        ["leads.csv", "column 'source'", "240 distinct values for 240 leads", "leads.source"],
+    ),
     "a limit that is not positive": (
         {"leads.csv": csv_file(export())},
         ["leads.csv", "--max-columns", "0"],
@@ -256,3 +262,83 @@ def test_refused_in_one_line_exit_2_quickly(
     assert not (folder / "scenario.yaml").exists()
     # the whole batch runs at once on a shared machine: generous, yet far from minutes
     assert seconds < 60, seconds
+
+
+def run_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simfunnel", "calibrate", *args, "--no-simulate"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+    )
+
+
+def messy(n: int = 400) -> pd.DataFrame:
+    """Conflicting outcomes, blank and case-split sources, a small source, scores missing."""
+    frame = export(n=n)
+    frame.loc[[5, 10, 15], "status"] = "lost"  # a won date on a lost lead
+    frame.loc[[1, 2], ["lost_at", "status"]] = ["2025-03-01T00:00:00", "won"]
+    frame.loc[frame.index % 4 == 1, "source"] = "Web"
+    frame.loc[[3, 7, 9], "source"] = ""
+    frame.loc[frame.index % 10 == 3, "score"] = ""
+    frame.loc[[20, 21, 22, 23, 24], "source"] = "rare"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def messy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, object]]:
+    folder = tmp_path_factory.mktemp("messy")
+    messy().to_csv(folder / "leads.csv", index=False)
+    out = run_cli(folder, "leads.csv", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    return out.stderr, yaml.safe_load((folder / "s.yaml").read_text())
+
+
+def test_a_won_date_on_a_lost_lead_is_no_silent_win(messy_run: tuple[str, dict]) -> None:
+    err, _ = messy_run
+    assert (
+        "3 leads have a won date ('won_at') but status lost in column 'status': "
+        "the status is trusted, read as lost" in err
+    )
+    assert "2 leads have a lost date ('lost_at') but status won" in err
+    assert "read as won" in err
+    frame, _ = lead_frame(Table(messy(), "leads"))
+    assert list(frame.loc[[5, 10, 15], "status"]) == ["lost"] * 3
+    assert frame.loc[[5, 10, 15], "won_at"].isna().all()  # no win the status overrules
+    assert list(frame.loc[[1, 2], "status"]) == ["won"] * 2
+    assert frame.loc[[1, 2], "lost_at"].isna().all()
+
+
+def test_blank_and_case_split_sources(messy_run: tuple[str, dict]) -> None:
+    err, scenario = messy_run
+    assert "3 of 400 leads have no source, counted as 'unknown'" in err
+    assert "names that differ only by case merged: 'web' (197), 'Web' (98) as 'web'" in err
+    assert "pooled into 'other' (fewer than 30 leads each): 2 sources (8 leads" in err
+    assert "rare, unknown" in err
+    names = {s["name"] for s in scenario["sources"]}  # type: ignore[union-attr]
+    assert names == {"web", "referral", "other"}
+
+
+def test_missing_score_is_reported_with_its_share(messy_run: tuple[str, dict]) -> None:
+    err, _ = messy_run
+    assert "column 'score' (score): missing on 40 of 400 leads (10%)" in err
+
+
+def test_deal_status_is_trusted_over_a_won_flag(tmp_path: Path) -> None:
+    export().to_csv(tmp_path / "leads.csv", index=False)
+    deals = DEALS.assign(Stage=["Closed Lost" if i < 5 else "Closed Won" for i in range(50)])
+    deals.to_csv(tmp_path / "deals.csv", index=False)
+    mapping = {
+        "leads": ROLES3,
+        "deals": {"lead_id": "Lead", "won": "Won", "status": "Stage", "closed_at": "Closed"},
+    }
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump(mapping))
+    out = run_cli(
+        tmp_path, "leads.csv", "--deals", "deals.csv", "--mapping", "map.yaml", "--out", "s.yaml"
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "deals deals.csv: 5 deals have won in column 'Won' but status lost in column 'Stage': "
+        "the status is trusted, read as lost" in out.stderr
+    )

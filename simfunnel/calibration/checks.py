@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
+import pandas as pd
+
 from simfunnel.calibration.mapping import Mapping
 from simfunnel.errors import CalibrationError
 
@@ -86,3 +88,164 @@ def require_columns(
         wanted = roles[role]
         if not any(name.strip() in have for name in wanted):
             raise missing_column(table, rows, columns, wanted, prefix + role)
+
+
+# ---------------------------------------------------------------- the lead frame
+
+#: A source column with more distinct values than this share of the leads (and more
+#: than :data:`MAX_SOURCES_ANYWAY`) is no lead source but an id or a free-text field.
+MAX_SOURCE_SHARE = 0.5
+MAX_SOURCES_ANYWAY = 50
+#: The name of the leads whose source is blank.
+UNKNOWN_SOURCE = "unknown"
+
+
+def _count(mask: pd.Series) -> int:
+    return int(mask.fillna(False).astype(bool).sum())
+
+
+def settle_outcomes(
+    where: str,
+    unit: str,
+    status_column: str | None,
+    meaning: pd.Series | None,
+    won_by: dict[str, pd.Series],
+    lost_by: dict[str, pd.Series],
+    won_at: pd.Series | None = None,
+    lost_at: pd.Series | None = None,
+) -> tuple[pd.Series, pd.Series, list[str]]:
+    """Won and lost, one at most per row, and one line per conflict saying what was trusted.
+
+    Parameters
+    ----------
+    where, unit
+        The file and what a row is (``leads``, ``deals``), for the lines.
+    status_column, meaning
+        The status column and what each row's status means (``won``, ``lost``, ``open``...),
+        or None. A status is the CRM's current state: it is trusted over a date or a flag
+        that says the opposite (a deal reopened, or a won date left behind).
+    won_by, lost_by
+        What else says won or lost: a label (``column 'won_at'``) and its rows.
+    won_at, lost_at
+        The two dates, when both exist: without a status to decide, the later one is
+        trusted.
+
+    Returns
+    -------
+    (won, lost, lines)
+    """
+    index = next(iter([*won_by.values(), *lost_by.values()]), meaning)
+    assert index is not None
+    false = pd.Series(False, index=index.index)
+    said_won = false.copy()
+    for mask in won_by.values():
+        said_won |= mask.fillna(False).astype(bool)
+    said_lost = false.copy()
+    for mask in lost_by.values():
+        said_lost |= mask.fillna(False).astype(bool)
+    lines: list[str] = []
+    won_names = " / ".join(won_by) or "a won date"
+    lost_names = " / ".join(lost_by) or "a lost date"
+    if meaning is not None and status_column is not None:
+        status_won = meaning.eq("won").fillna(False).astype(bool)
+        status_lost = meaning.eq("lost").fillna(False).astype(bool)
+        against = status_lost & said_won & ~status_won
+        if against.any():
+            lines.append(
+                f"{where}: {_count(against)} {unit} have {won_names} but status lost in column "
+                f"{status_column!r}: the status is trusted, read as lost"
+            )
+        against = status_won & said_lost & ~status_lost
+        if against.any():
+            lines.append(
+                f"{where}: {_count(against)} {unit} have {lost_names} but status won in column "
+                f"{status_column!r}: the status is trusted, read as won"
+            )
+        won = status_won | (said_won & ~status_lost)
+        lost = (status_lost | said_lost) & ~status_won
+    else:
+        won, lost = said_won, said_lost
+    both = won & lost
+    if both.any():
+        if won_at is not None and lost_at is not None:
+            later_win = (won_at >= lost_at).fillna(won_at.notna())
+            lines.append(
+                f"{where}: {_count(both)} {unit} are both won ({won_names}) and lost "
+                f"({lost_names}): the later date is trusted ({_count(both & later_win)} won, "
+                f"{_count(both & ~later_win)} lost)"
+            )
+            won = won & ~(both & ~later_win)
+        else:
+            lines.append(
+                f"{where}: {_count(both)} {unit} are both won ({won_names}) and lost "
+                f"({lost_names}), with no dates to order them: read as won"
+            )
+        lost = lost & ~won
+    return won.astype(bool), lost.astype(bool), lines
+
+
+def fold(name: str) -> str:
+    """A source name compared without case and repeated spaces."""
+    return " ".join(str(name).casefold().split())
+
+
+def clean_sources(source: pd.Series, column: str, table: str) -> tuple[pd.Series, list[str]]:
+    """Blank sources as ``unknown``, names differing only by case merged, each with a line.
+
+    Raises
+    ------
+    CalibrationError
+        More distinct sources than half the leads (and more than 50): the column holds
+        ids or free text, not where a lead came from.
+    """
+    lines: list[str] = []
+    blank = source.isna()
+    if blank.any():
+        lines.append(
+            f"column {column!r} (source): {_count(blank)} of {len(source)} leads have no "
+            f"source, counted as {UNKNOWN_SOURCE!r}"
+        )
+        source = source.fillna(UNKNOWN_SOURCE)
+    counts = source.value_counts()
+    keys = pd.Series([fold(s) for s in counts.index], index=counts.index)
+    merged: list[str] = []
+    rename: dict[str, str] = {}
+    for _, names in keys.groupby(keys, sort=False):
+        if len(names) < 2:
+            continue
+        spelled = list(names.index)  # most leads first: value_counts is sorted
+        for other in spelled[1:]:
+            rename[other] = spelled[0]
+        shown = ", ".join(f"{s!r} ({int(counts[s])})" for s in spelled[:4])
+        merged.append(f"{shown} as {spelled[0]!r}")
+    if rename:
+        source = source.replace(rename)
+        more = f" and {len(merged) - 3} more groups" if len(merged) > 3 else ""
+        lines.append(
+            f"column {column!r} (source): names that differ only by case merged: "
+            + "; ".join(merged[:3])
+            + more
+        )
+    distinct = int(source.nunique())
+    if distinct > MAX_SOURCES_ANYWAY and distinct > MAX_SOURCE_SHARE * len(source):
+        examples = ", ".join(repr(str(s)) for s in source.drop_duplicates().head(3))
+        raise CalibrationError(
+            f"{table}: column {column!r} (source): {distinct} distinct values for "
+            f"{len(source)} leads "
+            f"(e.g. {examples}), more than half the leads: it holds ids or free text, not "
+            "where a lead came from; map the column of lead sources or channels as "
+            "leads.source (--mapping)"
+        )
+    return source, lines
+
+
+def score_coverage(score: pd.Series, column: str) -> list[str]:
+    """One line when the score is missing on part of the leads, with the share."""
+    missing = _count(score.isna())
+    if missing == 0 or missing == len(score):
+        return []
+    return [
+        f"column {column!r} (score): missing on {missing} of {len(score)} leads "
+        f"({missing / len(score):.0%}); the score's AUC uses the {len(score) - missing} "
+        "leads that have one"
+    ]

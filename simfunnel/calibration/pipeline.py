@@ -80,9 +80,14 @@ class Calibration:
         """What was read and estimated, one fact a line."""
         lines = self.report.lines()
         if self.pooled:
+            pooled = int(self.frame["source"].eq("other").sum())
+            names = ", ".join(self.pooled[:10]) + (
+                f", ... ({len(self.pooled) - 10} more)" if len(self.pooled) > 10 else ""
+            )
+            count = f"{len(self.pooled)} source{'s' if len(self.pooled) > 1 else ''}"
             lines.append(
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
-                + ", ".join(self.pooled)
+                f"{count} ({pooled} leads in 'other' now): {names}"
             )
         lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
         return lines

@@ -26,7 +26,14 @@ from typing import Any
 
 import pandas as pd
 
-from simfunnel.calibration.checks import columns_text, missing_column, require_columns
+from simfunnel.calibration.checks import (
+    clean_sources,
+    columns_text,
+    missing_column,
+    require_columns,
+    score_coverage,
+    settle_outcomes,
+)
 from simfunnel.calibration.columns import CRM_COLUMNS, DATE_ROLES, REQUIRED_ROLES
 from simfunnel.calibration.limits import (
     ReadLimits,
@@ -477,9 +484,9 @@ def lead_frame(
     out = pd.DataFrame(index=raw.index)
     ids = _text(raw[roles["lead_id"]])
     out["lead_id"] = ids
-    out["source"] = _text(raw[roles["source"]])
-    for role in ("lead_id", "source"):
-        problems.add(f"column {roles[role]!r} ({role}) is empty", out[role].isna(), "''")
+    out["source"], notes = clean_sources(_text(raw[roles["source"]]), roles["source"], lt.name)
+    report.notes += notes
+    problems.add(f"column {roles['lead_id']!r} (lead_id) is empty", ids.isna(), "''")
 
     def column(role: str) -> str:
         return f"column {roles[role]!r} ({role})"
@@ -537,6 +544,8 @@ def lead_frame(
         if neg.any():
             problems.add(f"{column(role)}: negative {role}", neg, _example(cells, neg, ids))
         out[role] = values
+        if role == "score":
+            report.notes += score_coverage(values, roles[role])
     if "owner" in roles:
         out["owner"] = _text(raw[roles["owner"]])
     for role in ("contacted", "qualified", "opportunity"):
@@ -618,19 +627,34 @@ def lead_frame(
     if meaning is not None or "won_at" in out or "lost_at" in out or "won" in out:
         status = pd.Series("open", index=out.index, dtype="string")
         if meaning is not None:
-            status = status.mask(meaning.eq("lost").fillna(False), "lost")
             for stage in ("contacted", "qualified", "opportunity"):
                 hit = meaning.eq(stage).fillna(False)
                 if hit.any():
                     out[stage] = (out[stage] if stage in out else False) | hit
-        if "lost_at" in out:
-            status = status.mask(out["lost_at"].notna(), "lost")
-        won = (meaning.eq("won").fillna(False) if meaning is not None else False) | (
-            out["won_at"].notna() if "won_at" in out else False
-        )
+        won_by: dict[str, pd.Series] = {}
+        lost_by: dict[str, pd.Series] = {}
+        if "won_at" in out:
+            won_by[f"a won date ({roles.get('won_at', 'the deals')!r})"] = out["won_at"].notna()
         if "won" in out:
-            won = won | out.pop("won")
-        status = status.mask(won, "won")
+            won_by["a won deal"] = out.pop("won").fillna(False).astype(bool)
+        if "lost_at" in out:
+            lost_by[f"a lost date ({roles.get('lost_at', 'the deals')!r})"] = out["lost_at"].notna()
+        won, lost, lines = settle_outcomes(
+            lt.name,
+            "leads",
+            roles.get("status"),
+            meaning,
+            won_by,
+            lost_by,
+            out.get("won_at"),
+            out.get("lost_at"),
+        )
+        report.notes += lines
+        if "won_at" in out:  # a date the status overrules is no event
+            out["won_at"] = out["won_at"].where(won)
+        if "lost_at" in out:
+            out["lost_at"] = out["lost_at"].where(~won)
+        status = status.mask(lost, "lost").mask(won, "won")
         out["status"] = status
     for stage in ("contacted", "qualified", "opportunity"):
         if stage in out:
@@ -753,8 +777,9 @@ def _join_deals(
             valid = parsed.dropna()
             if len(valid) and bool((valid == valid.dt.normalize()).all()):
                 report.date_only.append("won_at" if role == "closed_at" else role)
-    won = pd.Series(False, index=deals.index)
-    lost = pd.Series(False, index=deals.index)
+    won_by: dict[str, pd.Series] = {}
+    lost_by: dict[str, pd.Series] = {}
+    deal_meaning: pd.Series | None = None
     if "won" in droles:
         yes, bad = _flags(deals[droles["won"]])
         if bad.any():
@@ -763,7 +788,7 @@ def _join_deals(
                 bad,
                 repr(str(deals[droles["won"]][bad].iloc[0])),
             )
-        won |= yes
+        won_by[f"won in column {droles['won']!r}"] = yes
     if "status" in droles:
         table_values = {
             "won": "won",
@@ -773,14 +798,29 @@ def _join_deals(
             **mapping.deal_status_values,
         }
         text = _text(deals[droles["status"]]).str.lower()
-        meaning = text.map(lambda v: table_values.get(v, "open") if isinstance(v, str) else "open")
-        won |= meaning.eq("won").fillna(False).astype(bool)
-        lost |= meaning.eq("lost").fillna(False).astype(bool)
+        deal_meaning = text.map(
+            lambda v: table_values.get(v, "open") if isinstance(v, str) else "open"
+        ).astype("string")
     if "won_at" in d:
-        won |= d["won_at"].notna()
+        won_by[f"a won date ({droles['won_at']!r})"] = d["won_at"].notna()
     if "lost_at" in d:
-        lost |= d["lost_at"].notna()
-    lost &= ~won
+        lost_by[f"a lost date ({droles['lost_at']!r})"] = d["lost_at"].notna()
+    if not won_by and not lost_by:
+        won_by["nothing"] = pd.Series(False, index=deals.index)
+    won, lost, lines = settle_outcomes(
+        table.name,
+        "deals",
+        droles.get("status"),
+        deal_meaning,
+        won_by,
+        lost_by,
+        d.get("won_at"),
+        d.get("lost_at"),
+    )
+    report.notes += lines
+    for role, keep in (("won_at", won), ("lost_at", ~won)):
+        if role in d:
+            d[role] = d[role].where(keep)
     if "closed_at" in d:
         d["won_at"] = (
             d["won_at"].fillna(d["closed_at"].where(won))
