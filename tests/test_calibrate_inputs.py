@@ -21,6 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
+import simfunnel
+from simfunnel.calibration.checks import plain_numbers, tidy_estimates
 from simfunnel.calibration.columns import CRM_COLUMNS
 from simfunnel.calibration.read import Table, lead_frame
 
@@ -29,7 +31,7 @@ Files = dict[str, Callable[[Path], None]]
 
 def export(
     n: int = 200,
-    days: int = 100,
+    days: float = 100,
     sources: tuple[str, ...] = ("web", "referral"),
     **columns: list[str],
 ) -> pd.DataFrame:
@@ -217,6 +219,21 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
         ["leads.csv"],
         ["leads.csv", "column 'source'", "240 distinct values for 240 leads", "leads.source"],
     ),
+    "as-of after today": (
+        {"leads.csv": csv_file(export())},
+        ["leads.csv", "--as-of", "2999-01-01"],
+        ["--as-of 2999-01-01", "after today", "the data runs from 2025-01-06 (first lead)"],
+    ),
+    "as-of beyond any date pandas holds": (
+        {"leads.csv": csv_file(export())},
+        ["leads.csv", "--as-of", "99999-01-01"],
+        ["--as-of 99999-01-01", "after today", "the data runs from 2025-01-06"],
+    ),
+    "as-of before the first lead": (
+        {"leads.csv": csv_file(export())},
+        ["leads.csv", "--as-of", "2024-12-31"],
+        ["--as-of 2024-12-31", "before the first lead", "to 2025-04-23"],
+    ),
     "a limit that is not positive": (
         {"leads.csv": csv_file(export())},
         ["leads.csv", "--max-columns", "0"],
@@ -342,3 +359,74 @@ def test_deal_status_is_trusted_over_a_won_flag(tmp_path: Path) -> None:
         "deals deals.csv: 5 deals have won in column 'Won' but status lost in column 'Stage': "
         "the status is trusted, read as lost" in out.stderr
     )
+
+
+def test_as_of_cuts_the_history_later_dates_not_yet_happened(tmp_path: Path) -> None:
+    export().to_csv(tmp_path / "leads.csv", index=False)
+    out = run_cli(tmp_path, "leads.csv", "--as-of", "2025-02-15", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "the history ends at --as-of 2025-02-15: 118 leads created later left out" in (
+        out.stderr
+    )
+    assert "82 of 200 leads kept" in out.stderr
+    # the same through the library: nothing is dated after the cut, and wins after it are open
+    cal = simfunnel.calibrate(export(), as_of="2025-02-15", simulate=False)
+    cut = pd.Timestamp("2025-02-16")
+    assert pd.Timestamp(cal.frame.attrs["as_of"]) == cut
+    for column in [c for c in cal.frame.columns if c.endswith("_at")]:
+        assert not (cal.frame[column] >= cut).any(), column
+    full = export()
+    won_later = full["won_at"].ne("") & (pd.to_datetime(full["won_at"].replace("", None)) >= cut)
+    created_before = pd.to_datetime(full["created_at"]) < cut
+    reopened = full.loc[won_later & created_before, "lead_id"]
+    assert len(reopened) > 0
+    frame = cal.frame.set_index("lead_id")
+    assert set(frame.loc[list(reopened), "status"]) == {"open"}
+    # the volume is over the weeks up to the cut, not to the last date of the file
+    volume = cal.estimates.query("field == 'leads_per_week'")["estimate"].sum()
+    assert volume == pytest.approx(82 / ((cut - pd.Timestamp("2025-01-06 09:00")).days / 7), 0.05)
+
+
+def test_one_day_of_leads_leaves_volume_and_timing_at_defaults(tmp_path: Path) -> None:
+    export(days=0.5).to_csv(tmp_path / "leads.csv", index=False)  # type: ignore[arg-type]
+    out = run_cli(tmp_path, "leads.csv", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stderr.splitlines() if "the history covers" in x)
+    assert "one day of leads, under 14 days" in line and "conversion is still estimated" in line
+    scenario = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    # 200 leads on one day: 200 a week, not 200 a day's worth of weeks (1,400 or more)
+    assert sum(s["leads_per_week"] for s in scenario["sources"]) == pytest.approx(200, abs=1)
+    for source in scenario["sources"]:
+        assert source["day_of_week_profile"] == [1.0] * 7
+        assert "bursts" not in source and "days_to_close" not in source
+    cal = simfunnel.calibrate(tmp_path / "leads.csv", simulate=False)
+    fields = set(cal.estimates.loc[cal.estimates["from_data"].astype(bool), "field"])
+    assert "rate.won" in fields  # conversion is still estimated
+    assert "days_to_close" not in fields and "trend_per_year" not in fields
+
+
+def test_intervals_never_below_zero_and_tiny_numbers_as_zero(tmp_path: Path) -> None:
+    attempts = ["0"] * 199 + ["1000"]  # a mean whose normal interval would cross 0
+    export(attempts=attempts).to_csv(tmp_path / "leads.csv", index=False)
+    cal = simfunnel.calibrate(tmp_path / "leads.csv", simulate=False)
+    row = cal.estimates.query("field == 'attempts_per_lead'").iloc[0]
+    assert row["estimate"] == pytest.approx(5.0) and row["low"] == 0.0
+    unsigned = cal.estimates[cal.estimates["field"] != "trend_per_year"]
+    assert (unsigned["low"].dropna() >= 0).all()
+    out = run_cli(tmp_path, "leads.csv", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "95% -" not in (tmp_path / "s.yaml").read_text()
+    assert plain_numbers("estimate 3.2e-17 (95% -1e-12 to 0.5), 1e-05 L1e-20") == (
+        "estimate 0 (95% 0 to 0.5), 1e-05 L1e-20"
+    )
+    tidy = tidy_estimates(
+        pd.DataFrame(
+            {
+                "field": ["a", "trend_per_year"],
+                "estimate": [1e-15, -0.2],
+                "low": [-0.1, -0.4],
+                "high": [0.3, 0.1],
+            }
+        )
+    )
+    assert list(tidy["estimate"]) == [0.0, -0.2] and list(tidy["low"]) == [0.0, -0.4]

@@ -10,6 +10,7 @@ per thing they changed or found, or refuse in one line.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -249,3 +250,32 @@ def score_coverage(score: pd.Series, column: str) -> list[str]:
         f"({missing / len(score):.0%}); the score's AUC uses the {len(score) - missing} "
         "leads that have one"
     ]
+
+
+# -------------------------------------------------------------------- numbers shown
+
+#: Below this in absolute value a number is shown (and written) as 0.
+TINY = 1e-9
+#: Estimates that may be negative (a falling trend); every other interval stops at 0.
+SIGNED_FIELDS: frozenset[str] = frozenset({"trend_per_year"})
+
+
+def tidy_estimates(table: pd.DataFrame, field: str = "field") -> pd.DataFrame:
+    """Intervals that never go below 0 (but for a trend) and tiny numbers as 0."""
+    out = table.copy()
+    numbers = [c for c in ("estimate", "low", "high") if c in out.columns]
+    for column in numbers:
+        values = pd.to_numeric(out[column], errors="coerce").astype(float)
+        out[column] = values.mask(values.abs() < TINY, 0.0)
+    if "low" in out.columns and field in out.columns:
+        signed = out[field].astype(str).isin(SIGNED_FIELDS)
+        out["low"] = out["low"].where(signed | ~(out["low"] < 0), 0.0)
+    return out
+
+
+_SCIENTIFIC = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?e-(\d+)\b")
+
+
+def plain_numbers(line: str) -> str:
+    """A printed line with every number below :data:`TINY` (``3.2e-17``) written as 0."""
+    return _SCIENTIFIC.sub(lambda m: "0" if int(m.group(1)) >= 9 else m.group(0), line)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simfunnel.calibration.checks import plain_numbers
 from simfunnel.calibration.mapping import load_mapping
 from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.errors import CalibrationError
@@ -32,10 +33,11 @@ def _check_args(args: argparse.Namespace) -> None:
     if getattr(args, "as_of", None) is not None:
         try:
             export_date(args.as_of)
-        except CalibrationError as exc:
-            raise CalibrationError(
-                f"--as-of {args.as_of}: not a date (expected YYYY-MM-DD)"
-            ) from exc
+        except CalibrationError as exc:  # after today is said with the data's range, later
+            if "not a date" in str(exc):
+                raise CalibrationError(
+                    f"--as-of {args.as_of}: not a date (expected YYYY-MM-DD)"
+                ) from None
     if args.report is not None:
         folder = Path(args.report)
         if folder.exists() and not folder.is_dir():
@@ -50,8 +52,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def say(line: str) -> None:
-    """A progress or reading line, on stderr (stdout holds the results)."""
-    print(f"calibrate: {line}", file=sys.stderr, flush=True)
+    """A progress or reading line, on stderr (stdout holds the results); tiny numbers as 0."""
+    print(f"calibrate: {plain_numbers(line)}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,11 +100,12 @@ def run(args: argparse.Namespace) -> int:
         backtest = cal.backtest(holdout=args.holdout, progress=True)
     cal.write(args.out)
     print(
-        f"scenario: {args.out} ({len(cal.scenario.sources)} sources, "
+        f"scenario: {args.out} ({len(cal.scenario.sources)} "
+        f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
         f"{len(cal.fields_from_data)} fields from the data)"
     )
     if backtest is not None:
-        print(f"back-test: {backtest.verdict}")
+        print(f"back-test: {plain_numbers(backtest.verdict)}")
     if args.report is not None:
         _report(args, cal)
     return 0
@@ -139,5 +142,5 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
     done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
     conclusion = done.headline.get("conclusion")
     if conclusion:
-        print(conclusion)
+        print(plain_numbers(str(conclusion)))
     print(f"HTML report: {done.html}")

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from simfunnel.calibration import history
+from simfunnel.calibration.checks import tidy_estimates
 from simfunnel.calibration.limits import (
     DEFAULT_MAX_CELL_CHARS,
     DEFAULT_MAX_COLUMNS,
@@ -117,7 +119,7 @@ class Calibration:
         self.fit = params
         self.scenario = fitted
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
-        _add_fitted(self, params)
+        _add_fitted(self, tidy_estimates(params, field="parameter"))
         _add_defaults(self)
         return self
 
@@ -235,33 +237,14 @@ def _table(
 def export_date(value: str | pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.Timestamp:
     """``value`` as the export's date and time; a plain date is the end of that day.
 
+    See :func:`simfunnel.calibration.history.export_date`.
+
     Raises
     ------
     CalibrationError
-        Not a date, or before the latest date in ``frame`` (an export cannot hold a
-        date after it was made).
+        Not a date, after today, or before the first lead in ``frame``.
     """
-    try:
-        when = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        when = pd.NaT
-    if pd.isna(when):
-        raise CalibrationError(f"as_of: not a date, got {str(value)!r} (expected YYYY-MM-DD)")
-    if when.tzinfo is not None:
-        when = when.tz_convert(None)
-    if when == when.normalize():
-        when += pd.Timedelta(days=1)
-    if frame is not None:
-        from simfunnel.calibration.estimate import as_of as latest
-
-        plain = frame.copy(deep=False)
-        plain.attrs = {}
-        last = latest(plain)
-        if when < last:
-            raise CalibrationError(
-                f"as_of {value}: before the latest date in the data ({last:%Y-%m-%d %H:%M})"
-            )
-    return pd.Timestamp(when)
+    return history.export_date(value, frame)
 
 
 def calibrate(
@@ -321,13 +304,18 @@ def calibrate(
         strict=strict,
         max_bad_share=max_bad_share,
     )
-    if as_of is not None:
-        frame.attrs["as_of"] = export_date(as_of, frame).isoformat()
+    if as_of is not None:  # what is dated after it has not happened yet
+        frame, lines = history.cut_at(frame, export_date(as_of, frame))
+        report.notes += lines
+        report.rows_kept = len(frame)
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
     from simfunnel.calibration.writer import build_scenario
 
     frame, pooled = pool_sources(frame, min_leads)
     table, extras = estimates(frame)
+    table, extras, lines = history.short_history(frame, table, extras)
+    report.notes += lines
+    table = tidy_estimates(table)
     observed = observed_rates(frame)
     scenario, comments, defaults = build_scenario(
         table, extras, frame, name=name, simulate=simulate
