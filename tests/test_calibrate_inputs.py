@@ -176,6 +176,14 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
         ["leads.csv", "--mapping", "map.yaml"],
         ["mapping: leads:", "must map roles to column names"],
     ),
+    "deals section without its key": (
+        {
+            "leads.csv": csv_file(export()),
+            "map.yaml": yaml_file({"leads": ROLES3, "deals": {"match": "lead_id"}}),
+        },
+        ["leads.csv", "--mapping", "map.yaml"],
+        ["mapping: deals:", "give lead_id"],
+    ),
     "bad date-format directive": (
         {
             "leads.csv": csv_file(export()),

@@ -313,7 +313,7 @@ def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
     deals_raw = dict(data.get("deals") or {})
     match = _column(deals_raw.pop("match"), "deals.match") if "match" in deals_raw else None
     deals = _roles(deals_raw, DEAL_ROLES, "deals")
-    if deals and "lead_id" not in deals:
+    if (deals or match is not None) and "lead_id" not in deals:
         raise CalibrationError("mapping: deals: give lead_id, the deals' column of lead ids")
     dates = data.get("dates") or {}
     if not isinstance(dates, AbcMapping) or set(dates) - {"dayfirst", "format"}:

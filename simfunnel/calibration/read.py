@@ -669,8 +669,6 @@ def lead_frame(
     frame = frame[order + extra]
     frame.attrs["date_only"] = sorted(set(date_only))
     frame.attrs["mapping"] = chosen.name
-    if lt.frame.attrs.get("as_of") is not None:  # a frame cut at a date (a back-test's)
-        frame.attrs["as_of"] = lt.frame.attrs["as_of"]
     report.rows_kept = len(frame)
     report.date_only = sorted(set(date_only))
     report.missing_roles = [
