@@ -281,7 +281,9 @@ def _add_calibrate_command(sub: Any) -> None:
         help="when the export was made (default: the last lead created); ends the history",
     )
     cal.add_argument(
-        "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
+        "--strict",
+        action="store_true",
+        help="refuse any bad row or won/lost conflict (default: skip a few, settle conflicts)",
     )
     from simfunnel.calibration import limits
 

@@ -242,6 +242,11 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
         ["leads.csv", "--as-of", "2024-12-31"],
         ["--as-of 2024-12-31", "before the first lead", "to 2025-04-23"],
     ),
+    "a won/lost conflict under --strict": (
+        {"leads.csv": lambda p: messy().to_csv(p, index=False)},
+        ["leads.csv", "--strict"],
+        ["3 leads have a won date", "status lost", "--strict"],
+    ),
     "a limit that is not positive": (
         {"leads.csv": csv_file(export())},
         ["leads.csv", "--max-columns", "0"],
@@ -438,3 +443,12 @@ def test_intervals_never_below_zero_and_tiny_numbers_as_zero(tmp_path: Path) -> 
         )
     )
     assert list(tidy["estimate"]) == [0.0, -0.2] and list(tidy["low"]) == [0.0, -0.4]
+
+
+def test_a_deals_section_without_a_deals_table_is_said(tmp_path: Path) -> None:
+    export().to_csv(tmp_path / "leads.csv", index=False)
+    mapping = {"leads": ROLES3, "deals": {"lead_id": "Lead", "won_at": "Closed"}}
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump(mapping))
+    out = run_cli(tmp_path, "leads.csv", "--mapping", "map.yaml", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "it has a deals section but no deals table was given (--deals)" in out.stderr

@@ -157,17 +157,21 @@ def cut_at(frame: pd.DataFrame, when: pd.Timestamp) -> tuple[pd.DataFrame, list[
 
 
 def short_history(
-    frame: pd.DataFrame, table: pd.DataFrame, extras: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+    frame: pd.DataFrame, table: pd.DataFrame, extras: dict[str, Any], observed: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, list[str]]:
     """Volume and timing estimates of a history under :data:`MIN_HISTORY_DAYS` as defaults.
 
-    Returns the estimates table and extras to build the scenario from, and one line
-    (none when the history is long enough).
+    Returns the estimates table, extras and observed rates (their volume counted the
+    same way, for the fit check) to build the scenario from, and one line (none when
+    the history is long enough).
     """
     created = _dates(frame, "created_at")
     days = float((created.max() - created.min()) / _DAY)
     if days >= MIN_HISTORY_DAYS:
-        return table, extras, []
+        return table, extras, observed, []
+    seen = observed.copy()
+    if {"leads", "leads_per_week"} <= set(seen.columns):
+        seen["leads_per_week"] = seen["leads"] / max(days / 7.0, 1.0)
     span = "one day" if created.dt.normalize().nunique() <= 1 else f"{days:.1f} days"
     kept = table[~table["field"].isin(SHORT_HISTORY_FIELDS)].copy()
     volume = kept["field"].eq("leads_per_week") & (kept["estimate"] > 0)
@@ -186,4 +190,4 @@ def short_history(
         "week counted over at least a week; no trend, bursts or weekday profile) and timing "
         "(days to close, churn) stay domain defaults; conversion is still estimated"
     )
-    return kept, flat, [line]
+    return kept, flat, seen, [line]

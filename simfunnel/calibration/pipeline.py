@@ -313,10 +313,10 @@ def calibrate(
 
     frame, pooled = pool_sources(frame, min_leads)
     table, extras = estimates(frame)
-    table, extras, lines = history.short_history(frame, table, extras)
+    observed = observed_rates(frame)
+    table, extras, observed, lines = history.short_history(frame, table, extras, observed)
     report.notes += lines
     table = tidy_estimates(table)
-    observed = observed_rates(frame)
     scenario, comments, defaults = build_scenario(
         table, extras, frame, name=name, simulate=simulate
     )

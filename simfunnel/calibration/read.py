@@ -649,6 +649,8 @@ def lead_frame(
             out.get("won_at"),
             out.get("lost_at"),
         )
+        if strict and lines:
+            raise CalibrationError(f"{lines[0]} (--strict: no conflict is settled)")
         report.notes += lines
         if "won_at" in out:  # a date the status overrules is no event
             out["won_at"] = out["won_at"].where(won)
@@ -817,6 +819,8 @@ def _join_deals(
         d.get("won_at"),
         d.get("lost_at"),
     )
+    if strict and lines:
+        raise CalibrationError(f"{lines[0]} (--strict: no conflict is settled)")
     report.notes += lines
     for role, keep in (("won_at", won), ("lost_at", ~won)):
         if role in d:
