@@ -185,6 +185,55 @@ def settle_outcomes(
     return won.astype(bool), lost.astype(bool), lines
 
 
+def lead_outcomes(
+    out: pd.DataFrame,
+    roles: dict[str, str],
+    meaning: pd.Series | None,
+    where: str,
+    strict: bool,
+) -> list[str]:
+    """Set the leads' ``status`` (won, lost, open) in ``out``; one line per conflict settled.
+
+    A won date (or a won deal from the deals table) and a lost date or status are
+    settled by :func:`settle_outcomes`, and a date the status overrules is dropped: it
+    is no event. ``out["won"]`` (the deals' verdict) is consumed.
+
+    Raises
+    ------
+    CalibrationError
+        A conflict under ``strict``.
+    """
+    won_by: dict[str, pd.Series] = {}
+    lost_by: dict[str, pd.Series] = {}
+    if "won_at" in out:
+        won_by[f"a won date ({roles.get('won_at', 'the deals')!r})"] = out["won_at"].notna()
+    if "won" in out:
+        won_by["a won deal"] = out.pop("won").fillna(False).astype(bool)
+    if "lost_at" in out:
+        lost_by[f"a lost date ({roles.get('lost_at', 'the deals')!r})"] = out["lost_at"].notna()
+    if not won_by and not lost_by:
+        won_by["nothing"] = pd.Series(False, index=out.index)
+    won, lost, lines = settle_outcomes(
+        where,
+        "leads",
+        roles.get("status"),
+        meaning,
+        won_by,
+        lost_by,
+        out.get("won_at"),
+        out.get("lost_at"),
+    )
+    if strict and lines:
+        raise CalibrationError(f"{lines[0]} (--strict: no conflict is settled)")
+    if "won_at" in out:  # a date the status overrules is no event
+        out["won_at"] = out["won_at"].where(won)
+    if "lost_at" in out:
+        out["lost_at"] = out["lost_at"].where(~won)
+    status = pd.Series("open", index=out.index, dtype="string")
+    out["status"] = status.mask(lost, "lost").mask(won, "won")
+    return lines
+
+
 def fold(name: str) -> str:
     """A source name compared without case and repeated spaces."""
     return " ".join(str(name).casefold().split())

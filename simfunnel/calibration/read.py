@@ -29,6 +29,7 @@ import pandas as pd
 from simfunnel.calibration.checks import (
     clean_sources,
     columns_text,
+    lead_outcomes,
     missing_column,
     require_columns,
     score_coverage,
@@ -625,39 +626,12 @@ def lead_frame(
 
     # status: won / lost / open, and stage flags from what a status means
     if meaning is not None or "won_at" in out or "lost_at" in out or "won" in out:
-        status = pd.Series("open", index=out.index, dtype="string")
         if meaning is not None:
             for stage in ("contacted", "qualified", "opportunity"):
                 hit = meaning.eq(stage).fillna(False)
                 if hit.any():
                     out[stage] = (out[stage] if stage in out else False) | hit
-        won_by: dict[str, pd.Series] = {}
-        lost_by: dict[str, pd.Series] = {}
-        if "won_at" in out:
-            won_by[f"a won date ({roles.get('won_at', 'the deals')!r})"] = out["won_at"].notna()
-        if "won" in out:
-            won_by["a won deal"] = out.pop("won").fillna(False).astype(bool)
-        if "lost_at" in out:
-            lost_by[f"a lost date ({roles.get('lost_at', 'the deals')!r})"] = out["lost_at"].notna()
-        won, lost, lines = settle_outcomes(
-            lt.name,
-            "leads",
-            roles.get("status"),
-            meaning,
-            won_by,
-            lost_by,
-            out.get("won_at"),
-            out.get("lost_at"),
-        )
-        if strict and lines:
-            raise CalibrationError(f"{lines[0]} (--strict: no conflict is settled)")
-        report.notes += lines
-        if "won_at" in out:  # a date the status overrules is no event
-            out["won_at"] = out["won_at"].where(won)
-        if "lost_at" in out:
-            out["lost_at"] = out["lost_at"].where(~won)
-        status = status.mask(lost, "lost").mask(won, "won")
-        out["status"] = status
+        report.notes += lead_outcomes(out, roles, meaning, lt.name, strict)
     for stage in ("contacted", "qualified", "opportunity"):
         if stage in out:
             out[stage] = out[stage].fillna(False).astype(bool)
