@@ -24,7 +24,9 @@ import yaml
 import simfunnel
 from simfunnel.calibration.checks import plain_numbers, tidy_estimates
 from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.limits import ReadLimits, check_csv
 from simfunnel.calibration.read import Table, lead_frame
+from simfunnel.errors import CalibrationError
 
 Files = dict[str, Callable[[Path], None]]
 
@@ -452,3 +454,11 @@ def test_a_deals_section_without_a_deals_table_is_said(tmp_path: Path) -> None:
     out = run_cli(tmp_path, "leads.csv", "--mapping", "map.yaml", "--out", "s.yaml")
     assert out.returncode == 0, out.stderr
     assert "it has a deals section but no deals table was given (--deals)" in out.stderr
+
+
+def test_line_breaks_in_quoted_cells_are_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text("a,b\n" + "".join(f'{i},"x\ny\nz"\n' for i in range(100)))
+    assert check_csv(path, "leads quoted.csv", ReadLimits(max_rows=100)) is False  # 301 lines
+    with pytest.raises(CalibrationError, match=r"more than 99 rows; the limit is 99 rows"):
+        check_csv(path, "leads quoted.csv", ReadLimits(max_rows=99))

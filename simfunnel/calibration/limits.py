@@ -167,6 +167,7 @@ def check_csv(path: Path, name: str, limits: ReadLimits) -> bool:
     import numpy as np
 
     lines = 0
+    counted = False  # the records were counted exactly: within the limit
     longest = 0
     carried = 0  # length of the line still open at the end of the last chunk
     with path.open("rb") as handle:
@@ -181,10 +182,12 @@ def check_csv(path: Path, name: str, limits: ReadLimits) -> bool:
             else:
                 carried += len(chunk)
             longest = max(longest, carried)
-            if lines > limits.max_rows + 1 and _csv_records(path, limits.max_rows + 2) > (
-                limits.max_rows + 1
-            ):
-                raise too_many_rows(name, f"more than {limits.max_rows:,}", limits)
+            if lines > limits.max_rows + 1 and not counted:
+                # line breaks inside quoted cells are no rows: count the records once
+                # (to the end of the file, or just past the limit)
+                if _csv_records(path, limits.max_rows + 2) > limits.max_rows + 1:
+                    raise too_many_rows(name, f"more than {limits.max_rows:,}", limits)
+                counted = True
     return longest > limits.max_cell_chars
 
 
