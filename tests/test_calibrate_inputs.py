@@ -462,3 +462,18 @@ def test_line_breaks_in_quoted_cells_are_no_rows(tmp_path: Path) -> None:
     assert check_csv(path, "leads quoted.csv", ReadLimits(max_rows=100)) is False  # 301 lines
     with pytest.raises(CalibrationError, match=r"more than 99 rows; the limit is 99 rows"):
         check_csv(path, "leads quoted.csv", ReadLimits(max_rows=99))
+
+
+def test_a_long_cell_in_a_column_nobody_reads_is_no_harm(tmp_path: Path) -> None:
+    frame = export()
+    frame["Notes"] = ""
+    frame.loc[7, "Notes"] = "called twice, " * 2_000  # 28,000 characters
+    frame.to_csv(tmp_path / "leads.csv", index=False)
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump({"leads": ROLES3}))
+    out = run_cli(tmp_path, "leads.csv", "--mapping", "map.yaml", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "map.yaml").write_text(yaml.safe_dump({"leads": {**ROLES3, "owner": "Notes"}}))
+    out = run_cli(tmp_path, "leads.csv", "--mapping", "map.yaml", "--out", "t.yaml")
+    assert out.returncode == 2
+    assert "column 'Notes': a cell of 28,000 characters (row 9)" in out.stderr
+    assert not (tmp_path / "t.yaml").exists()

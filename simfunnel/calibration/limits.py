@@ -191,12 +191,17 @@ def check_csv(path: Path, name: str, limits: ReadLimits) -> bool:
     return longest > limits.max_cell_chars
 
 
-def check_cells(frame: object, name: str, limits: ReadLimits) -> None:
-    """Refuse a cell longer than ``limits.max_cell_chars`` (text columns of a loaded frame)."""
+def long_cells(frame: object, name: str, limits: ReadLimits) -> dict[str, str]:
+    """Column -> the refusal for its cell longer than ``limits.max_cell_chars``, if any.
+
+    Only a column the mapping reads is refused (a long note in a column nobody reads
+    does no harm): the reader raises the message when it maps the column.
+    """
     import numpy as np
     import pandas as pd
 
     assert isinstance(frame, pd.DataFrame)
+    found: dict[str, str] = {}
     for column in frame.columns:
         values = frame[column]
         if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
@@ -210,12 +215,15 @@ def check_cells(frame: object, name: str, limits: ReadLimits) -> None:
         longest = int(lengths.max())
         if longest > limits.max_cell_chars:
             row = int(np.asarray(lengths.fillna(0)).argmax()) + 2  # the header is line 1
-            raise _raise(
-                f"{name}: column {str(column)!r}",
-                f"a cell of {longest:,} characters (row {row})",
-                f"{limits.max_cell_chars:,} characters",
-                "max_cell_chars",
+            found[str(column).strip()] = str(
+                _raise(
+                    f"{name}: column {str(column).strip()!r}",
+                    f"a cell of {longest:,} characters (row {row})",
+                    f"{limits.max_cell_chars:,} characters",
+                    "max_cell_chars",
+                )
             )
+    return found
 
 
 def check_frame(frame: object, name: str, limits: ReadLimits) -> None:
@@ -235,9 +243,9 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "DEFAULT_MAX_XLSX_MB",
     "ReadLimits",
-    "check_cells",
     "check_csv",
     "check_frame",
     "check_parquet",
     "check_xlsx",
+    "long_cells",
 ]

@@ -20,6 +20,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,11 @@ from simfunnel.calibration.checks import (
 from simfunnel.calibration.columns import CRM_COLUMNS, DATE_ROLES, REQUIRED_ROLES
 from simfunnel.calibration.limits import (
     ReadLimits,
-    check_cells,
     check_csv,
     check_frame,
     check_parquet,
     check_xlsx,
+    long_cells,
 )
 from simfunnel.calibration.mapping import (
     DEFAULT_STATUS_VALUES,
@@ -68,6 +69,13 @@ class Table:
     frame: pd.DataFrame
     name: str
     how: str = "a DataFrame"
+    long_cells: dict[str, str] = field(default_factory=dict)
+
+    def check_cells(self, columns: Iterable[str]) -> None:
+        """Refuse a cell over the size limit in one of ``columns`` (those the mapping reads)."""
+        for column in columns:
+            if column in self.long_cells:
+                raise CalibrationError(self.long_cells[column])
 
 
 @dataclass
@@ -210,13 +218,13 @@ def read_table(
         raise CalibrationError(f"{name}: {reason}")
     with target.open("rb") as handle:
         magic = handle.read(4)
+    long_lines = True  # a CSV file says whether a line is long enough to hold a long cell
     if magic == b"PAR1":
         check_parquet(target, name, limits)
         try:
             frame = pd.read_parquet(target)
         except Exception as exc:
             raise CalibrationError(f"{name}: not a readable Parquet file ({exc})") from None
-        check_cells(frame, name, limits)
         how = "Parquet"
     elif magic == b"PK\x03\x04":
         check_xlsx(target, name, limits)
@@ -226,7 +234,6 @@ def read_table(
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CalibrationError(f"{name}: not a readable .xlsx workbook ({first})") from None
         check_frame(frame, name, limits)
-        check_cells(frame, name, limits)
         how = "Excel .xlsx (first sheet)"
     else:
         long_lines = check_csv(target, name, limits)
@@ -235,15 +242,14 @@ def read_table(
             raise CalibrationError(f"{name}: empty file (no header, no rows)")
         text, encoding = _decode(data, name)
         frame = _csv(text, name)
-        if long_lines:
-            check_cells(frame, name, limits)
         how = f"CSV in {encoding}"
+    long = long_cells(frame, name, limits) if how[:3] != "CSV" or long_lines else {}
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise CalibrationError(
             f"{name}: no rows (only a header: {columns_text(list(frame.columns))})"
         )
-    return Table(frame, name, how)
+    return Table(frame, name, how, long)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -471,6 +477,7 @@ def lead_frame(
     raw = lt.frame.reset_index(drop=True)
     roles = resolve(chosen.leads, raw.columns)
     require_columns(lt.name, len(raw), list(raw.columns), chosen, "leads")
+    lt.check_cells(roles.values())
     for role in REQUIRED_ROLES:
         if role not in roles:
             wanted = chosen.leads.get(role, ())
@@ -685,6 +692,7 @@ def _join_deals(
     report.files.append(f"{table.name}: {len(deals)} rows, {table.how}")
     require_columns(table.name, len(deals), list(deals.columns), mapping, "deals")
     droles = resolve(mapping.deals, deals.columns)
+    table.check_cells(droles.values())
     if "lead_id" not in droles:
         raise missing_column(
             table.name,
