@@ -243,7 +243,7 @@ def read_table(
         text, encoding = _decode(data, name)
         frame = _csv(text, name)
         how = f"CSV in {encoding}"
-    long = long_cells(frame, name, limits) if how[:3] != "CSV" or long_lines else {}
+    long = long_cells(frame, name, limits) if long_lines else {}
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise CalibrationError(
