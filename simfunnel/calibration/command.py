@@ -133,6 +133,11 @@ def _report(args: argparse.Namespace, cal: Any) -> None:
         "scenario": str(Path(args.out).resolve()),
         "holdout": args.holdout if args.holdout is not None else 0.25,
         "as_of": getattr(args, "as_of", None) or "",
+        # the size limits, for a notebook that declares them (it reads the files again)
+        "max_rows": args.max_rows,
+        "max_columns": args.max_columns,
+        "max_cell_chars": args.max_cell_chars,
+        "max_xlsx_mb": args.max_xlsx_mb,
     }
     values = {k: v for k, v in given.items() if k in declared}
     phases = "calibrates again, checks the fit"
