@@ -209,6 +209,11 @@ CASES: dict[str, tuple[Files, list[str], list[str]]] = {
         ["leads.parquet", "--max-rows", "250"],
         ["leads.parquet", "300 rows", "the limit is 250 rows", "--max-rows"],
     ),
+    "xlsx rows over the limit, from the sheet's extent": (
+        {"leads.xlsx": lambda p: export(n=300).to_excel(p, index=False)},
+        ["leads.xlsx", "--max-rows", "250"],
+        ["leads.xlsx", "300 rows", "the limit is 250 rows", "--max-rows"],
+    ),
     "a 100,000-column header": (
         {"leads.csv": wide_header},
         ["leads.csv"],

@@ -13,6 +13,7 @@ command line is ``max_rows`` in :func:`simfunnel.calibrate`, and so on).
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ DEFAULT_MAX_CELL_CHARS = 10_000
 #: thousand rows; a zip bomb unzips to gigabytes).
 DEFAULT_MAX_XLSX_MB = 250.0
 
+#: The workbook's first sheet, whose declared extent is read before it is opened.
+FIRST_SHEET = "xl/worksheets/sheet1.xml"
 _CHUNK = 1 << 24  # bytes read at a time when counting lines
 _HEADER_BYTES = 1 << 22  # a header longer than this is refused without parsing it
 
@@ -103,15 +106,30 @@ def check_xlsx(path: Path, name: str, limits: ReadLimits) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             total = sum(info.file_size for info in archive.infolist())
+            if total > limits.max_xlsx_mb * 1e6:
+                raise _raise(
+                    name,
+                    f"unzips to {total / 1e6:,.0f} MB",
+                    f"{limits.max_xlsx_mb:,g} MB",
+                    "max_xlsx_mb",
+                )
+            head = b""
+            if FIRST_SHEET in archive.namelist():
+                with archive.open(FIRST_SHEET) as sheet:
+                    head = sheet.read(4096)
     except (zipfile.BadZipFile, OSError) as exc:
         raise CalibrationError(f"{name}: not a readable .xlsx workbook ({exc})") from None
-    if total > limits.max_xlsx_mb * 1e6:
-        raise _raise(
-            name,
-            f"unzips to {total / 1e6:,.0f} MB",
-            f"{limits.max_xlsx_mb:,g} MB",
-            "max_xlsx_mb",
-        )
+    # the sheet's declared extent (``<dimension ref="A1:N2000001"/>``), when it says one
+    found = re.search(rb'<dimension ref="[A-Z]+\d+:([A-Z]+)(\d+)"', head)
+    if found is not None:
+        columns = 0
+        for letter in found.group(1).decode():
+            columns = columns * 26 + ord(letter) - ord("A") + 1
+        if columns > limits.max_columns:
+            raise too_many_columns(name, columns, limits)
+        rows = int(found.group(2)) - 1  # the header is row 1
+        if rows > limits.max_rows:
+            raise too_many_rows(name, f"{rows:,}", limits)
 
 
 def _header_fields(line: bytes) -> int:
