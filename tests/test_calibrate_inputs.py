@@ -482,3 +482,21 @@ def test_a_long_cell_in_a_column_nobody_reads_is_no_harm(tmp_path: Path) -> None
     assert out.returncode == 2
     assert "column 'Notes': a cell of 28,000 characters (row 9)" in out.stderr
     assert not (tmp_path / "t.yaml").exists()
+
+
+def test_many_small_sources_are_pooled_and_counted(tmp_path: Path) -> None:
+    frame = export(n=1200)
+    small = frame.index % 2 == 0  # 600 leads over 60 sources of 10
+    frame.loc[small, "source"] = [f"partner_{i % 60:02d}" for i in range(int(small.sum()))]
+    frame.to_csv(tmp_path / "leads.csv", index=False)
+    out = run_cli(tmp_path, "leads.csv", "--out", "s.yaml")
+    assert out.returncode == 0, out.stderr
+    assert (
+        "pooled into 'other' (fewer than 30 leads each): 60 sources (600 leads in 'other' "
+        "now): partner_00, partner_01" in out.stderr
+    )
+    assert "(50 more)" in out.stderr
+    text = (tmp_path / "s.yaml").read_text()
+    assert "(50 more)" in text and "partner_59" not in text
+    names = {s["name"] for s in yaml.safe_load(text)["sources"]}
+    assert names == {"referral", "other"}  # web had the even rows

@@ -83,16 +83,18 @@ class Calibration:
         lines = self.report.lines()
         if self.pooled:
             pooled = int(self.frame["source"].eq("other").sum())
-            names = ", ".join(self.pooled[:10]) + (
-                f", ... ({len(self.pooled) - 10} more)" if len(self.pooled) > 10 else ""
-            )
             count = f"{len(self.pooled)} source{'s' if len(self.pooled) > 1 else ''}"
             lines.append(
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
-                f"{count} ({pooled} leads in 'other' now): {names}"
+                f"{count} ({pooled} leads in 'other' now): {self._pooled_names()}"
             )
         lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
         return lines
+
+    def _pooled_names(self, shown: int = 10) -> str:
+        """The sources pooled into ``other``: the first ``shown`` and how many more."""
+        more = len(self.pooled) - shown
+        return ", ".join(self.pooled[:shown]) + (f", ... ({more} more)" if more > 0 else "")
 
     @property
     def fields_from_data(self) -> list[str]:
@@ -129,7 +131,7 @@ class Calibration:
 
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
-            header.append("pooled into 'other': " + ", ".join(self.pooled))
+            header.append("pooled into 'other': " + self._pooled_names())
         return scenario_yaml(
             self.scenario,
             self.comments,
