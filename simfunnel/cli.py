@@ -327,8 +327,26 @@ def _add_calibrate_command(sub: Any) -> None:
         "for each source)",
     )
     cal.add_argument(
-        "--strict", action="store_true", help="refuse any bad row (default: skip a few)"
+        "--strict",
+        action="store_true",
+        help="refuse any bad row or won/lost conflict (default: skip a few, settle conflicts)",
     )
+    from simfunnel.calibration import limits
+
+    size = cal.add_argument_group("size limits, checked before a file is loaded")
+    for flag, default, metavar, what in (
+        ("--max-rows", limits.DEFAULT_MAX_ROWS, "N", "rows in a file"),
+        ("--max-columns", limits.DEFAULT_MAX_COLUMNS, "N", "columns in a file"),
+        ("--max-cell-chars", limits.DEFAULT_MAX_CELL_CHARS, "N", "characters in one cell"),
+        ("--max-xlsx-mb", limits.DEFAULT_MAX_XLSX_MB, "MB", "megabytes an .xlsx unzips to"),
+    ):
+        size.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            metavar=metavar,
+            help=f"refuse more {what} (default {default:,})".replace(".0)", ")"),
+        )
     cal.add_argument(
         "--simulate",
         action=argparse.BooleanOptionalAction,

@@ -138,7 +138,7 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
     "export date before the data": (
         {"leads.csv": _export()},
         ["leads.csv", "--as-of", "2020-01-01"],
-        ["--as-of 2020-01-01", "before the latest date in the data"],
+        ["--as-of 2020-01-01", "before the first lead", "the data runs from 2025-03-01"],
     ),
     "too many bad rows even without --strict": (
         {"leads.csv": _export(bad={i: {"amount": "-1"} for i in range(0, 40, 5)})},

@@ -314,7 +314,7 @@ def test_calibrate_as_of_is_the_export_date(export):
     cal = simfunnel.calibrate(leads, simulate=False, as_of=day)
     # a plain date is the end of that day
     assert pd.Timestamp(cal.frame.attrs["as_of"]) == pd.Timestamp(day) + pd.Timedelta(days=1)
-    with pytest.raises(SimfunnelError, match=r"as_of 2020-01-01: before the latest date"):
+    with pytest.raises(SimfunnelError, match=r"as_of 2020-01-01: before the first lead"):
         simfunnel.calibrate(leads, simulate=False, as_of="2020-01-01")
     with pytest.raises(SimfunnelError, match=r"as_of: not a date, got 'soon'"):
         simfunnel.calibrate(leads, simulate=False, as_of="soon")

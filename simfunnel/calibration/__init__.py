@@ -2,7 +2,10 @@
 
 Modules, one step each: :mod:`~simfunnel.calibration.columns` (the canonical names),
 :mod:`~simfunnel.calibration.mapping` (column mappings and presets),
+:mod:`~simfunnel.calibration.limits` (size limits checked before a file loads),
 :mod:`~simfunnel.calibration.read` (files to a canonical lead frame),
+:mod:`~simfunnel.calibration.checks` (the mapping against the files, conflicts, sources),
+:mod:`~simfunnel.calibration.history` (where the history ends, and a short one),
 :mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
 :mod:`~simfunnel.calibration.volume` (level, trend, campaigns) on
 :mod:`~simfunnel.calibration.weekly` (weekly counts, baselines, campaign weeks),

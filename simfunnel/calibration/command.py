@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simfunnel.calibration.checks import plain_numbers
 from simfunnel.calibration.mapping import load_mapping
 from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
@@ -34,10 +35,11 @@ def _check_args(args: argparse.Namespace) -> None:
     if getattr(args, "as_of", None) is not None:
         try:
             export_date(args.as_of)
-        except CalibrationError as exc:
-            raise CalibrationError(
-                f"--as-of {args.as_of}: not a date (expected YYYY-MM-DD)"
-            ) from exc
+        except CalibrationError as exc:  # after today is said with the data's range, later
+            if "not a date" in str(exc):
+                raise CalibrationError(
+                    f"--as-of {args.as_of}: not a date (expected YYYY-MM-DD)"
+                ) from None
     if args.report is not None:
         folder = Path(args.report)
         if folder.exists() and not folder.is_dir():
@@ -52,8 +54,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def say(line: str) -> None:
-    """A progress or reading line, on stderr (stdout holds the results)."""
-    print(f"calibrate: {line}", file=sys.stderr, flush=True)
+    """A progress or reading line, on stderr (stdout holds the results); tiny numbers as 0."""
+    print(f"calibrate: {plain_numbers(line)}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
             outcomes_from=getattr(args, "outcomes_from", "auto"),
             period=getattr(args, "period", None),
             leads_per_week=getattr(args, "leads_per_week", None),
+            max_rows=args.max_rows,
+            max_columns=args.max_columns,
+            max_cell_chars=args.max_cell_chars,
+            max_xlsx_mb=args.max_xlsx_mb,
         )
     except UndatedExport as exc:
         _print_undated(exc.estimates)
@@ -117,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
         backtest = cal.backtest(holdout=holdout, progress=True)
     cal.write(args.out)
     print(
-        f"scenario: {args.out} ({len(cal.scenario.sources)} sources, "
+        f"scenario: {args.out} ({len(cal.scenario.sources)} "
+        f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
         f"{len(cal.fields_from_data)} fields from the data)"
     )
     if check is not None:
         print(f"fit check: {check.verdict}")
     if backtest is not None:
-        print(f"back-test: {backtest.verdict}")
+        print(f"back-test: {plain_numbers(backtest.verdict)}")
     if args.report is not None:
         from simfunnel.calibration.results import save_results
 
@@ -172,11 +179,16 @@ def _report(args: argparse.Namespace, results: Path) -> None:
         "scenario": str(Path(args.out).resolve()),
         "as_of": getattr(args, "as_of", None) or "",
         "results": str(results.resolve()),
+        # the size limits, for a notebook that declares them (it reads the files again)
+        "max_rows": args.max_rows,
+        "max_columns": args.max_columns,
+        "max_cell_chars": args.max_cell_chars,
+        "max_xlsx_mb": args.max_xlsx_mb,
     }
     values = {k: v for k, v in given.items() if k in declared}
     say(f"writing the report into {args.report} (from the results above)...")
     done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
     conclusion = done.headline.get("conclusion")
     if conclusion:
-        print(conclusion)
+        print(plain_numbers(str(conclusion)))
     print(f"HTML report: {done.html}")

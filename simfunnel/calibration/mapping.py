@@ -94,6 +94,9 @@ class Mapping:
         How to read dates: day first (``26-02-2018``), or one strptime format.
     name
         Where the mapping came from (a preset's name, ``crm`` or a file name).
+    named
+        The entries the user wrote (``leads.source``, ``deals.amount``, ``deals.match``):
+        each must name a column of its file. A preset's candidates need not all exist.
     """
 
     leads: dict[str, Column]
@@ -104,6 +107,7 @@ class Mapping:
     dayfirst: bool = False
     date_format: str | None = None
     name: str = "mapping"
+    named: frozenset[str] = frozenset()
 
 
 def _cols(*names: str) -> Column:
@@ -243,6 +247,42 @@ def _values(section: Any, allowed: tuple[str, ...], where: str) -> dict[str, str
     return out
 
 
+def _shown(value: Any) -> str:
+    """A value for a message, cut short: a YAML list or text, never a page of it."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_date_format(fmt: Any) -> str:
+    """``fmt`` if it is a strptime format pandas can use, else one line saying what is wrong.
+
+    Raises
+    ------
+    CalibrationError
+        Not text, or a bad directive (``%Q``), or a stray ``%``.
+    """
+    if not isinstance(fmt, str) or not fmt.strip():
+        raise CalibrationError(
+            f"mapping: dates.format: must be a strptime format such as '%d/%m/%Y', "
+            f"got {_shown(fmt)}"
+        )
+    import warnings
+
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pd.to_datetime(pd.Series(["2025-01-02"]), format=fmt, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CalibrationError(
+            f"mapping: dates.format {_shown(fmt)}: not a strptime format ({first}); "
+            "directives are %Y %m %d %H %M %S, e.g. '%d/%m/%Y %H:%M'"
+        ) from None
+    return fmt
+
+
 def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
     """Validate a mapping read from YAML (see the module docstring for the format).
 
@@ -266,10 +306,14 @@ def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
             f"mapping: preset: must be one of {', '.join(PRESETS)}, got {data['preset']!r}"
         )
     leads = _roles(data["leads"] or {}, ROLES, "leads")
+    if not isinstance(data.get("deals") or {}, AbcMapping):
+        raise CalibrationError(
+            f"mapping: deals: must map roles to column names, got {_shown(data['deals'])}"
+        )
     deals_raw = dict(data.get("deals") or {})
     match = _column(deals_raw.pop("match"), "deals.match") if "match" in deals_raw else None
     deals = _roles(deals_raw, DEAL_ROLES, "deals")
-    if deals and "lead_id" not in deals:
+    if (deals or match is not None) and "lead_id" not in deals:
         raise CalibrationError("mapping: deals: give lead_id, the deals' column of lead ids")
     dates = data.get("dates") or {}
     if not isinstance(dates, AbcMapping) or set(dates) - {"dayfirst", "format"}:
@@ -278,8 +322,13 @@ def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
     if not isinstance(dayfirst, bool):
         raise CalibrationError(f"mapping: dates.dayfirst: must be true or false, got {dayfirst!r}")
     fmt = dates.get("format")
-    if fmt is not None and not isinstance(fmt, str):
-        raise CalibrationError(f"mapping: dates.format: must be a strptime format, got {fmt!r}")
+    if fmt is not None:
+        check_date_format(fmt)
+    named = frozenset(
+        [f"leads.{r}" for r in leads]
+        + [f"deals.{r}" for r in deals]
+        + (["deals.match"] if match is not None else [])
+    )
     status = _values(data.get("status_values"), STATUS_MEANINGS, "status_values")
     deal_status = _values(data.get("deal_status_values"), ("open", "won", "lost"), "deal_status")
     if base is not None:
@@ -292,6 +341,7 @@ def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
             dayfirst=dayfirst,
             date_format=fmt,
             name=name,
+            named=named,
         )
     return Mapping(
         leads=leads,
@@ -302,6 +352,7 @@ def mapping_from_dict(data: Any, name: str = "mapping") -> Mapping:
         dayfirst=dayfirst,
         date_format=fmt,
         name=name,
+        named=named,
     )
 
 

@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from simfunnel.calibration import history
+from simfunnel.calibration.checks import tidy_estimates
+from simfunnel.calibration.limits import (
+    DEFAULT_MAX_CELL_CHARS,
+    DEFAULT_MAX_COLUMNS,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MAX_XLSX_MB,
+    ReadLimits,
+)
 from simfunnel.calibration.mapping import Mapping, as_mapping
 from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
 from simfunnel.errors import CalibrationError
@@ -83,9 +92,11 @@ class Calibration:
         """What was read and estimated, one fact a line."""
         lines = self.report.lines()
         if self.pooled:
+            pooled = int(self.frame["source"].eq("other").sum())
+            count = f"{len(self.pooled)} source{'s' if len(self.pooled) > 1 else ''}"
             lines.append(
                 f"pooled into 'other' (fewer than {MIN_LEADS_PER_SOURCE} leads each): "
-                + ", ".join(self.pooled)
+                f"{count} ({pooled} leads in 'other' now): {self._pooled_names()}"
             )
         if self.recording is not None:
             lines.append(self.recording.line())
@@ -111,6 +122,11 @@ class Calibration:
                 "mean over the history",
             )
         return lines
+
+    def _pooled_names(self, shown: int = 10) -> str:
+        """The sources pooled into ``other``: the first ``shown`` and how many more."""
+        more = len(self.pooled) - shown
+        return ", ".join(self.pooled[:shown]) + (f", ... ({more} more)" if more > 0 else "")
 
     @property
     def fields_from_data(self) -> list[str]:
@@ -138,7 +154,7 @@ class Calibration:
         self.fit = params
         self.scenario = fitted
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
-        _add_fitted(self, params)
+        _add_fitted(self, tidy_estimates(params, field="parameter"))
         _add_defaults(self)
         _record_provenance(self)
         return self
@@ -149,7 +165,7 @@ class Calibration:
 
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
-            header.append("pooled into 'other': " + ", ".join(self.pooled))
+            header.append("pooled into 'other': " + self._pooled_names())
         return scenario_yaml(
             self.scenario,
             self.comments,
@@ -254,42 +270,25 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=table.columns)
 
 
-def _table(value: pd.DataFrame | str | Path | Table, what: str) -> pd.DataFrame | Table:
+def _table(
+    value: pd.DataFrame | str | Path | Table, what: str, limits: ReadLimits | None = None
+) -> pd.DataFrame | Table:
     if isinstance(value, str | Path):
-        return read_table(value, what)
+        return read_table(value, what, limits=limits)
     return value
 
 
 def export_date(value: str | pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.Timestamp:
     """``value`` as the export's date and time; a plain date is the end of that day.
 
+    See :func:`simfunnel.calibration.history.export_date`.
+
     Raises
     ------
     CalibrationError
-        Not a date, or before the latest date in ``frame`` (an export cannot hold a
-        date after it was made).
+        Not a date, after today, or before the first lead in ``frame``.
     """
-    try:
-        when = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        when = pd.NaT
-    if pd.isna(when):
-        raise CalibrationError(f"as_of: not a date, got {str(value)!r} (expected YYYY-MM-DD)")
-    if when.tzinfo is not None:
-        when = when.tz_convert(None)
-    if when == when.normalize():
-        when += pd.Timedelta(days=1)
-    if frame is not None:
-        from simfunnel.calibration.estimate import as_of as latest
-
-        plain = frame.copy(deep=False)
-        plain.attrs = {}
-        last = latest(plain)
-        if when < last:
-            raise CalibrationError(
-                f"as_of {value}: before the latest date in the data ({last:%Y-%m-%d %H:%M})"
-            )
-    return pd.Timestamp(when)
+    return history.export_date(value, frame)
 
 
 def calibrate(
@@ -306,6 +305,10 @@ def calibrate(
     outcomes_from: str | pd.Timestamp | None = "auto",
     period: str | tuple[Any, Any] | None = None,
     leads_per_week: dict[str, float] | list[str] | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
+    max_cell_chars: int = DEFAULT_MAX_CELL_CHARS,
+    max_xlsx_mb: float = DEFAULT_MAX_XLSX_MB,
     **fit_options: Any,
 ) -> Calibration:
     """Calibrate a scenario from a lead table (and a deals table).
@@ -341,6 +344,10 @@ def calibrate(
         source's volume (``{"web": 40}`` or ``["web=40"]``). Without either such an
         export raises :class:`~simfunnel.calibration.undated.UndatedExport`, which
         carries the conversion by source and the score's AUC.
+    max_rows, max_columns, max_cell_chars, max_xlsx_mb
+        Size limits of a file, checked before it is loaded
+        (:mod:`~simfunnel.calibration.limits`): rows, columns, characters in one cell,
+        and megabytes an ``.xlsx`` unzips to.
 
     Raises
     ------
@@ -348,15 +355,18 @@ def calibrate(
         Bad input, in one line naming the column, the rows and an example.
     """
     chosen = as_mapping(mapping)
+    limits = ReadLimits(max_rows, max_columns, max_cell_chars, max_xlsx_mb)
     frame, report = lead_frame(
-        _table(leads, "leads"),
-        None if deals is None else _table(deals, "deals"),
+        _table(leads, "leads", limits),
+        None if deals is None else _table(deals, "deals", limits),
         chosen,
         strict=strict,
         max_bad_share=max_bad_share,
     )
-    if as_of is not None:
-        frame.attrs["as_of"] = export_date(as_of, frame).isoformat()
+    if as_of is not None:  # what is dated after it has not happened yet
+        frame, lines = history.cut_at(frame, export_date(as_of, frame))
+        report.notes += lines
+        report.rows_kept = len(frame)
     from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
     from simfunnel.calibration.recording import since
     from simfunnel.calibration.undated import is_undated, parse_leads_per_week
@@ -382,6 +392,9 @@ def calibrate(
     observed = observed_rates(outcomes)
     if timed is not frame or start is not None:
         observed = _with_volume(observed, observed_rates(timed))
+    table, extras, observed, lines = history.short_history(timed, table, extras, observed)
+    report.notes += lines
+    table = tidy_estimates(table)
     scenario, comments, defaults = build_scenario(
         table, extras, timed, name=name, simulate=simulate
     )

@@ -20,17 +20,36 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from simfunnel.calibration.checks import (
+    clean_sources,
+    columns_text,
+    lead_outcomes,
+    missing_column,
+    require_columns,
+    score_coverage,
+    settle_outcomes,
+)
 from simfunnel.calibration.columns import CRM_COLUMNS, DATE_ROLES, REQUIRED_ROLES
+from simfunnel.calibration.limits import (
+    ReadLimits,
+    check_csv,
+    check_frame,
+    check_parquet,
+    check_xlsx,
+    long_cells,
+)
 from simfunnel.calibration.mapping import (
     DEFAULT_STATUS_VALUES,
     PRESETS,
     Mapping,
+    check_date_format,
     detect,
     resolve,
 )
@@ -50,6 +69,13 @@ class Table:
     frame: pd.DataFrame
     name: str
     how: str = "a DataFrame"
+    long_cells: dict[str, str] = field(default_factory=dict)
+
+    def check_cells(self, columns: Iterable[str]) -> None:
+        """Refuse a cell over the size limit in one of ``columns`` (those the mapping reads)."""
+        for column in columns:
+            if column in self.long_cells:
+                raise CalibrationError(self.long_cells[column])
 
 
 @dataclass
@@ -149,7 +175,12 @@ def _csv(text: str, name: str) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, what: str = "leads") -> Table:
+def read_table(
+    path: str | Path,
+    what: str = "leads",
+    *,
+    limits: ReadLimits | None = None,
+) -> Table:
     """Load a CSV, Parquet or .xlsx file as a raw table (all CSV cells as text).
 
     Parameters
@@ -161,13 +192,19 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
         ``salesforce_leads``, ``salesforce_opportunities``) reads that sample.
     what
         ``leads`` or ``deals``, for the messages.
+    limits
+        Most rows, columns, characters in a cell and megabytes a workbook unzips to
+        (:class:`~simfunnel.calibration.limits.ReadLimits`), checked before the file is
+        loaded. Default: the documented defaults.
 
     Raises
     ------
     CalibrationError
         Missing or empty file, a binary file that is not Parquet or .xlsx, a wrong
-        encoding, a file with a header and no rows.
+        encoding, a file with a header and no rows, a file over a size limit, a Parquet
+        column of binary data.
     """
+    limits = limits or ReadLimits()
     target = Path(path)
     if not target.exists() and not target.suffix and target.name == str(path):
         from simfunnel.calibration.samples import sample_path
@@ -179,30 +216,40 @@ def read_table(path: str | Path, what: str = "leads") -> Table:
     if not target.is_file():
         reason = "is a folder, not a file" if target.is_dir() else "no such file"
         raise CalibrationError(f"{name}: {reason}")
-    data = target.read_bytes()
-    if not data.strip():
-        raise CalibrationError(f"{name}: empty file (no header, no rows)")
-    if data[:4] == b"PAR1":
+    with target.open("rb") as handle:
+        magic = handle.read(4)
+    long_lines = True  # a CSV file says whether a line is long enough to hold a long cell
+    if magic == b"PAR1":
+        check_parquet(target, name, limits)
         try:
-            frame = pd.read_parquet(io.BytesIO(data))
+            frame = pd.read_parquet(target)
         except Exception as exc:
             raise CalibrationError(f"{name}: not a readable Parquet file ({exc})") from None
         how = "Parquet"
-    elif data[:4] == b"PK\x03\x04":
+    elif magic == b"PK\x03\x04":
+        check_xlsx(target, name, limits)
         try:
-            frame = pd.read_excel(io.BytesIO(data), engine="openpyxl", sheet_name=0)
+            frame = pd.read_excel(target, engine="openpyxl", sheet_name=0)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CalibrationError(f"{name}: not a readable .xlsx workbook ({first})") from None
+        check_frame(frame, name, limits)
         how = "Excel .xlsx (first sheet)"
     else:
+        long_lines = check_csv(target, name, limits)
+        data = target.read_bytes()
+        if not data.strip():
+            raise CalibrationError(f"{name}: empty file (no header, no rows)")
         text, encoding = _decode(data, name)
         frame = _csv(text, name)
         how = f"CSV in {encoding}"
+    long = long_cells(frame, name, limits) if long_lines else {}
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
-        raise CalibrationError(f"{name}: no rows (only a header: {', '.join(frame.columns)})")
-    return Table(frame, name, how)
+        raise CalibrationError(
+            f"{name}: no rows (only a header: {columns_text(list(frame.columns))})"
+        )
+    return Table(frame, name, how, long)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -420,39 +467,36 @@ def lead_frame(
     report.files.append(f"{lt.name}: {len(lt.frame)} rows, {lt.how}")
     chosen = choose_mapping(list(lt.frame.columns), mapping, preset, lt.name)
     report.mapping = chosen.name
+    if chosen.date_format is not None:
+        check_date_format(chosen.date_format)
+    if deals is None and chosen.deals and chosen.named & {f"deals.{r}" for r in chosen.deals}:
+        report.notes.append(
+            f"mapping {chosen.name}: it has a deals section but no deals table was given "
+            "(--deals): the deals' columns are not read"
+        )
     raw = lt.frame.reset_index(drop=True)
     roles = resolve(chosen.leads, raw.columns)
+    require_columns(lt.name, len(raw), list(raw.columns), chosen, "leads")
+    lt.check_cells(roles.values())
     for role in REQUIRED_ROLES:
         if role not in roles:
-            wanted = " or ".join(repr(c) for c in chosen.leads.get(role, ()))
+            wanted = chosen.leads.get(role, ())
             if not wanted and role == "created_at":
                 continue  # an export without dates: conversion only (see calibration.undated)
             if not wanted:
                 raise CalibrationError(
                     f"mapping {chosen.name}: the required role {role} is not mapped"
                 )
-            shown = ", ".join(repr(c) for c in list(raw.columns)[:8])
-            raise CalibrationError(
-                f"{lt.name}: mapped column {wanted} ({role}) is missing; the file's "
-                f"{len(raw)} rows have columns {shown}{', ...' if raw.shape[1] > 8 else ''}"
-            )
-    if chosen is not PRESETS.get(chosen.name) and chosen.name != "crm":
-        missing = [(r, c) for r, c in chosen.leads.items() if r not in roles]
-        if missing:  # a user's own mapping must name columns that exist
-            role, cols = missing[0]
-            raise CalibrationError(
-                f"{lt.name}: mapped column {cols[0]!r} ({role}) is missing; the file's "
-                f"{len(raw)} rows have columns {', '.join(repr(c) for c in raw.columns[:8])}"
-            )
+            raise missing_column(lt.name, len(raw), list(raw.columns), wanted, role)
     report.roles = dict(roles)
     report.rows_read = len(raw)
     problems = _Problems(lt.name, len(raw))
     out = pd.DataFrame(index=raw.index)
     ids = _text(raw[roles["lead_id"]])
     out["lead_id"] = ids
-    out["source"] = _text(raw[roles["source"]])
-    for role in ("lead_id", "source"):
-        problems.add(f"column {roles[role]!r} ({role}) is empty", out[role].isna(), "''")
+    out["source"], notes = clean_sources(_text(raw[roles["source"]]), roles["source"], lt.name)
+    report.notes += notes
+    problems.add(f"column {roles['lead_id']!r} (lead_id) is empty", ids.isna(), "''")
 
     def column(role: str) -> str:
         return f"column {roles[role]!r} ({role})"
@@ -516,6 +560,8 @@ def lead_frame(
         if neg.any():
             problems.add(f"{column(role)}: negative {role}", neg, _example(cells, neg, ids))
         out[role] = values
+        if role == "score":
+            report.notes += score_coverage(values, roles[role])
     if "owner" in roles:
         out["owner"] = _text(raw[roles["owner"]])
     for role in ("contacted", "qualified", "opportunity"):
@@ -595,22 +641,12 @@ def lead_frame(
 
     # status: won / lost / open, and stage flags from what a status means
     if meaning is not None or "won_at" in out or "lost_at" in out or "won" in out:
-        status = pd.Series("open", index=out.index, dtype="string")
         if meaning is not None:
-            status = status.mask(meaning.eq("lost").fillna(False), "lost")
             for stage in ("contacted", "qualified", "opportunity"):
                 hit = meaning.eq(stage).fillna(False)
                 if hit.any():
                     out[stage] = (out[stage] if stage in out else False) | hit
-        if "lost_at" in out:
-            status = status.mask(out["lost_at"].notna(), "lost")
-        won = (meaning.eq("won").fillna(False) if meaning is not None else False) | (
-            out["won_at"].notna() if "won_at" in out else False
-        )
-        if "won" in out:
-            won = won | out.pop("won")
-        status = status.mask(won, "won")
-        out["status"] = status
+        report.notes += lead_outcomes(out, roles, meaning, lt.name, strict)
     for stage in ("contacted", "qualified", "opportunity"):
         if stage in out:
             out[stage] = out[stage].fillna(False).astype(bool)
@@ -662,20 +698,22 @@ def _join_deals(
     """Fill the leads' opportunity/won/lost dates, amount and owner from a deals table."""
     deals = table.frame.reset_index(drop=True)
     report.files.append(f"{table.name}: {len(deals)} rows, {table.how}")
+    require_columns(table.name, len(deals), list(deals.columns), mapping, "deals")
     droles = resolve(mapping.deals, deals.columns)
+    table.check_cells(droles.values())
     if "lead_id" not in droles:
-        wanted = " or ".join(repr(c) for c in mapping.deals.get("lead_id", ()))
-        raise CalibrationError(
-            f"{table.name}: mapped column {wanted} (lead_id) is missing; the file's "
-            f"{len(deals)} rows have columns {', '.join(repr(c) for c in deals.columns[:8])}"
+        raise missing_column(
+            table.name,
+            len(deals),
+            list(deals.columns),
+            mapping.deals.get("lead_id", ("lead_id",)),
+            "deals.lead_id",
         )
     if mapping.match is not None:
         found = resolve({"match": mapping.match}, raw.columns)
         if "match" not in found:
-            raise CalibrationError(
-                f"leads: mapped column {mapping.match[0]!r} (the deals' key) is missing; "
-                f"the file's {len(raw)} rows have columns "
-                f"{', '.join(repr(c) for c in raw.columns[:8])}"
+            raise missing_column(
+                "leads", len(raw), list(raw.columns), mapping.match, "deals.match, the deals' key"
             )
         lead_key = _text(raw[found["match"]])
     else:
@@ -731,8 +769,9 @@ def _join_deals(
             valid = parsed.dropna()
             if len(valid) and bool((valid == valid.dt.normalize()).all()):
                 report.date_only.append("won_at" if role == "closed_at" else role)
-    won = pd.Series(False, index=deals.index)
-    lost = pd.Series(False, index=deals.index)
+    won_by: dict[str, pd.Series] = {}
+    lost_by: dict[str, pd.Series] = {}
+    deal_meaning: pd.Series | None = None
     if "won" in droles:
         yes, bad = _flags(deals[droles["won"]])
         if bad.any():
@@ -741,7 +780,7 @@ def _join_deals(
                 bad,
                 repr(str(deals[droles["won"]][bad].iloc[0])),
             )
-        won |= yes
+        won_by[f"won in column {droles['won']!r}"] = yes
     if "status" in droles:
         table_values = {
             "won": "won",
@@ -751,14 +790,31 @@ def _join_deals(
             **mapping.deal_status_values,
         }
         text = _text(deals[droles["status"]]).str.lower()
-        meaning = text.map(lambda v: table_values.get(v, "open") if isinstance(v, str) else "open")
-        won |= meaning.eq("won").fillna(False).astype(bool)
-        lost |= meaning.eq("lost").fillna(False).astype(bool)
+        deal_meaning = text.map(
+            lambda v: table_values.get(v, "open") if isinstance(v, str) else "open"
+        ).astype("string")
     if "won_at" in d:
-        won |= d["won_at"].notna()
+        won_by[f"a won date ({droles['won_at']!r})"] = d["won_at"].notna()
     if "lost_at" in d:
-        lost |= d["lost_at"].notna()
-    lost &= ~won
+        lost_by[f"a lost date ({droles['lost_at']!r})"] = d["lost_at"].notna()
+    if not won_by and not lost_by:
+        won_by["nothing"] = pd.Series(False, index=deals.index)
+    won, lost, lines = settle_outcomes(
+        table.name,
+        "deals",
+        droles.get("status"),
+        deal_meaning,
+        won_by,
+        lost_by,
+        d.get("won_at"),
+        d.get("lost_at"),
+    )
+    if strict and lines:
+        raise CalibrationError(f"{lines[0]} (--strict: no conflict is settled)")
+    report.notes += lines
+    for role, keep in (("won_at", won), ("lost_at", ~won)):
+        if role in d:
+            d[role] = d[role].where(keep)
     if "closed_at" in d:
         d["won_at"] = (
             d["won_at"].fillna(d["closed_at"].where(won))
