@@ -74,6 +74,10 @@ def test_a_period_gives_the_volume_and_a_scenario_that_runs():
     assert leads > 0
     with pytest.raises(CalibrationError, match="no creation dates"):
         cal.backtest(0.25)
+    with pytest.raises(CalibrationError, match="as_of: the export has no creation dates"):
+        simfunnel.calibrate(
+            undated(), mapping=MAPPING, period="2023-01-02..2023-12-31", as_of="2023-12-31"
+        )
 
 
 def test_leads_per_week_are_taken_as_given_and_checked():

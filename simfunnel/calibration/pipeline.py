@@ -363,6 +363,11 @@ def calibrate(
         strict=strict,
         max_bad_share=max_bad_share,
     )
+    if as_of is not None and frame["created_at"].isna().all():
+        raise CalibrationError(
+            "as_of: the export has no creation dates, so there is no history to end; "
+            "give the period it covers (period, or each source's leads_per_week)"
+        )
     if as_of is not None:  # what is dated after it has not happened yet
         frame, lines = history.cut_at(frame, export_date(as_of, frame))
         report.notes += lines
