@@ -439,6 +439,7 @@ def _add_optimize_command(sub: Any) -> None:
     )
     opt.add_argument("--json", action="store_true", help="print the answer as JSON")
     _add_backend_options(opt)
+    _add_limit_options(opt)
     opt.set_defaults(func=_cmd_optimize)
 
 
@@ -460,6 +461,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
             progress=not args.quiet,
+            max_leads=args.max_leads,
+            max_runs=args.max_runs,
         )
     except KeyboardInterrupt:
         print(
