@@ -189,7 +189,10 @@ def test_killed_at_random_instants_resumes_to_the_uninterrupted_study(tmp_path, 
         else:
             time.sleep(delay)
             reached = proc.poll() is None
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had ended
+            reached = False
         proc.communicate()
         if not reached:
             break  # it finished before the kill: nothing left to interrupt
