@@ -196,6 +196,9 @@ def test_killed_at_random_instants_resumes_to_the_uninterrupted_study(tmp_path, 
         proc.communicate()
         if not reached:
             break  # it finished before the kill: nothing left to interrupt
+        if delay == "selection":  # killed in the selection: not recorded complete
+            meta = json.loads((out / "metadata.json").read_text())
+            assert meta["invocations"][-1]["status"] == "selecting"
     done = finish([*args, "--resume"])
     assert answer(done) == whole[1]
     pd.testing.assert_frame_equal(by_slot(out), by_slot(whole[0]))
