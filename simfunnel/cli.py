@@ -393,6 +393,8 @@ def _add_experiment_commands(sub: Any) -> None:
 
     _add_optimize_command(sub)
 
+    from simfunnel.limits import DEFAULT_MAX_RUNS as MAX_RUNS
+
     rp = sub.add_parser("report", help="run a notebook through papermill into an HTML report")
     rp.add_argument("notebook", nargs="?", help="notebook name (see --list) or .ipynb path")
     rp.add_argument(
@@ -418,6 +420,13 @@ def _add_experiment_commands(sub: Any) -> None:
         action="store_true",
         help="a batch starts a fresh kernel for every report instead of resetting one "
         "(slower; for a notebook that changes module state)",
+    )
+    rp.add_argument(
+        "--max-runs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"refuse reports of more simulations than this in all (default {MAX_RUNS:,})",
     )
     rp.set_defaults(func=_cmd_report)
 
@@ -867,7 +876,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         data = report.read_parameters_file(args.parameters_file)
         sets = [{**s, **given} for s in report.parameter_sets(data)]
     if len(sets) == 1:
-        done = report.run_report(args.notebook, sets[0], args.out, progress=not args.quiet)
+        done = report.run_report(
+            args.notebook, sets[0], args.out, progress=not args.quiet, max_runs=args.max_runs
+        )
         conclusion = done.headline.get("conclusion")
         if conclusion:
             print(conclusion)
@@ -883,6 +894,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.out,
         progress=not args.quiet,
         kernel_per_report=args.kernel_per_report,
+        max_runs=args.max_runs,
     )
     print(f"{len(sets)} reports; index: {index}")
     return 0
