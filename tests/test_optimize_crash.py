@@ -175,11 +175,12 @@ def test_a_study_written_before_parts_carried_an_identity_resumes(tmp_path, whol
 
 
 @pytest.mark.slow
-def test_killed_at_random_instants_resumes_to_the_uninterrupted_study(tmp_path, whole):
+@pytest.mark.parametrize("backend", ["serial", "processes"])
+def test_killed_at_random_instants_resumes_to_the_uninterrupted_study(tmp_path, whole, backend):
     spec = write(tmp_path, TINY)
     out = tmp_path / "study"
-    args = command(spec, out, "--backend", "serial", "--json", "--quiet")
-    rng = random.Random(22)
+    args = command(spec, out, "--backend", backend, "--workers", "2", "--json", "--quiet")
+    rng = random.Random(22 if backend == "serial" else 23)
     # start-up (before or while the study is made), then anywhere, then the selection
     instants = [0.4, 1.2, *(rng.uniform(0.5, 4.0) for _ in range(4))]
     for i, delay in enumerate([*instants, "selection"]):
