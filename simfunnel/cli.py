@@ -1019,8 +1019,51 @@ def _best_text(
     return render_table(columns, rows)
 
 
+def _redeliver_interrupts() -> Callable[[], None]:
+    """A Ctrl-C that lands in a finalizer or weakref callback is raised again, not lost.
+
+    Python reports an exception raised there as "Exception ignored in ..." with a
+    traceback, and goes on as if Ctrl-C had never been pressed. This hook instead
+    interrupts the main thread again a moment later, in ordinary code, so that the
+    command ends with its one line and status 130; other such exceptions are reported
+    as before. Returns the function that stops re-delivering (once the command ends).
+    """
+    import _thread
+    import threading
+
+    previous = sys.unraisablehook
+    active = [True]
+
+    def fire() -> None:
+        if active[0]:
+            _thread.interrupt_main()
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            if active[0]:
+                timer = threading.Timer(0.01, fire)
+                timer.daemon = True
+                timer.start()
+            return
+        previous(unraisable)
+
+    def stop() -> None:
+        active[0] = False
+
+    sys.unraisablehook = hook
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simfunnel`` command."""
+    stop_redelivering = _redeliver_interrupts()
+    try:
+        return _main(argv)
+    finally:
+        stop_redelivering()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # a bare `simfunnel`: say how to use it
