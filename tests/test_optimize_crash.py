@@ -269,6 +269,23 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     assert f"pid {os.getpid()} on {os.uname().nodename}" in line and "--resume" in line
 
 
+def test_two_optimisations_on_one_study_the_second_is_refused(tmp_path):
+    spec = write(tmp_path, dict(TINY, trials=40, batch_size=4))
+    out = tmp_path / "study"
+    first = start(command(spec, out, "--backend", "serial", "--quiet"))
+    try:
+        assert wait_for(lambda: len(parts(out)) >= 1, first)
+        second = finish(command(spec, out, "--resume", "--backend", "serial", "--quiet"))
+        still_running = first.poll() is None
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate()
+    assert still_running
+    assert second.returncode == 2
+    (line,) = second.stderr.splitlines()
+    assert f"in use by simfunnel pid {first.pid} on {os.uname().nodename}" in line
+
+
 def test_a_damaged_study_db_is_one_line_naming_it(tmp_path):
     spec = write(tmp_path, dict(TINY, trials=2))
     out = tmp_path / "study"
