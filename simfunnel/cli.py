@@ -457,6 +457,8 @@ def _add_experiment_commands(sub: Any) -> None:
 
     _add_optimize_command(sub)
 
+    from simfunnel.limits import DEFAULT_MAX_RUNS as MAX_RUNS
+
     rp = sub.add_parser("report", help="run a notebook through papermill into an HTML report")
     rp.add_argument("notebook", nargs="?", help="notebook name (see --list) or .ipynb path")
     rp.add_argument(
@@ -483,6 +485,13 @@ def _add_experiment_commands(sub: Any) -> None:
         help="a batch starts a fresh kernel for every report instead of resetting one "
         "(slower; for a notebook that changes module state)",
     )
+    rp.add_argument(
+        "--max-runs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=f"refuse reports of more simulations than this in all (default {MAX_RUNS:,})",
+    )
     rp.set_defaults(func=_cmd_report)
 
 
@@ -503,6 +512,7 @@ def _add_optimize_command(sub: Any) -> None:
     )
     opt.add_argument("--json", action="store_true", help="print the answer as JSON")
     _add_backend_options(opt)
+    _add_limit_options(opt)
     opt.set_defaults(func=_cmd_optimize)
 
 
@@ -524,6 +534,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
             progress=not args.quiet,
+            max_leads=args.max_leads,
+            max_runs=args.max_runs,
         )
     except KeyboardInterrupt:
         print(
@@ -928,7 +940,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         data = report.read_parameters_file(args.parameters_file)
         sets = [{**s, **given} for s in report.parameter_sets(data)]
     if len(sets) == 1:
-        done = report.run_report(args.notebook, sets[0], args.out, progress=not args.quiet)
+        done = report.run_report(
+            args.notebook, sets[0], args.out, progress=not args.quiet, max_runs=args.max_runs
+        )
         conclusion = done.headline.get("conclusion")
         if conclusion:
             print(conclusion)
@@ -944,6 +958,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.out,
         progress=not args.quiet,
         kernel_per_report=args.kernel_per_report,
+        max_runs=args.max_runs,
     )
     print(f"{len(sets)} reports; index: {index}")
     return 0
@@ -1068,8 +1083,51 @@ def _best_text(
     return render_table(columns, rows)
 
 
+def _redeliver_interrupts() -> Callable[[], None]:
+    """A Ctrl-C that lands in a finalizer or weakref callback is raised again, not lost.
+
+    Python reports an exception raised there as "Exception ignored in ..." with a
+    traceback, and goes on as if Ctrl-C had never been pressed. This hook instead
+    interrupts the main thread again a moment later, in ordinary code, so that the
+    command ends with its one line and status 130; other such exceptions are reported
+    as before. Returns the function that stops re-delivering (once the command ends).
+    """
+    import _thread
+    import threading
+
+    previous = sys.unraisablehook
+    active = [True]
+
+    def fire() -> None:
+        if active[0]:
+            _thread.interrupt_main()
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            if active[0]:
+                timer = threading.Timer(0.01, fire)
+                timer.daemon = True
+                timer.start()
+            return
+        previous(unraisable)
+
+    def stop() -> None:
+        active[0] = False
+
+    sys.unraisablehook = hook
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simfunnel`` command."""
+    stop_redelivering = _redeliver_interrupts()
+    try:
+        return _main(argv)
+    finally:
+        stop_redelivering()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # a bare `simfunnel`: say how to use it

@@ -170,7 +170,10 @@ def constraint_list(constraints: Constraints) -> list[tuple[str, str, float]]:
                 raise SpecError(
                     f"constraint {kpi}: expected {{'min': x}} and/or {{'max': y}}, got {bounds!r}"
                 )
-            out += [(kpi, ">=" if k == "min" else "<=", float(v)) for k, v in bounds.items()]
+            for key, value in bounds.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise SpecError(f"constraint {kpi}: {key} must be a number, got {value!r}")
+                out.append((kpi, ">=" if key == "min" else "<=", float(value)))
         return out
     return [parse_constraint(text) for text in constraints]
 

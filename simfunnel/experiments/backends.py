@@ -144,8 +144,18 @@ class _FutureBackend(Backend[T]):
                 self._cancel(set(pending))
 
 
+def _ignore_interrupts() -> None:
+    """A worker's initializer: Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessBackend(_FutureBackend[T]):
-    """All local cores, through a pool of worker processes (the default)."""
+    """All local cores, through a pool of worker processes (the default).
+
+    The workers ignore Ctrl-C, as the Dask backend's do: the terminal sends it to
+    the whole process group, and this process alone records the interruption and
+    stops them, so Ctrl-C prints one line rather than a traceback from every worker.
+    """
 
     name = "processes"
 
@@ -153,10 +163,20 @@ class ProcessBackend(_FutureBackend[T]):
         self.workers = workers or os.cpu_count() or 1
         # The platform's default start method: fork on Linux (no re-import of the
         # caller's script, so scripts without a __main__ guard work), spawn elsewhere.
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context())
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=get_context(), initializer=_ignore_interrupts
+        )
 
     def _submit(self, fn: Callable[[Any], Any], task: T) -> Future[Outcome]:
-        return self._pool.submit(_guarded, fn, task)
+        # Workers start on demand, inside submit: they are forked with Ctrl-C
+        # ignored, so one arriving before their initializer runs stays silent too.
+        if threading.current_thread() is not threading.main_thread():
+            return self._pool.submit(_guarded, fn, task)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return self._pool.submit(_guarded, fn, task)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _wait_any(self, futures: set[Any]) -> set[Any]:
         done, _ = wait(futures, return_when=FIRST_COMPLETED)

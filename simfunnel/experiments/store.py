@@ -30,7 +30,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,12 +173,12 @@ class ResultsStore:
         parts = list(self.points_dir.glob("part-*.parquet")) if self.points_dir.is_dir() else []
         return not others and not parts
 
-    def refuse_if_not_empty(self) -> None:
-        """Raise StoreError unless :meth:`is_empty`."""
+    def refuse_if_not_empty(self, what: str = "sweep") -> None:
+        """Raise StoreError unless :meth:`is_empty` (``what`` the folder would hold)."""
         if not self.is_empty():
             raise StoreError(
                 f"{self.path}: already exists and is not empty; choose another "
-                "--out, or pass --resume to continue the sweep stored there"
+                f"--out, or pass --resume to continue the {what} stored there"
             )
 
     def initialize(self, metadata: dict[str, Any]) -> None:
@@ -392,6 +392,10 @@ class ResultsStore:
             except FileExistsError:
                 raise StoreError(f"{path}: point {point} is already stored") from None
 
+    def read_point(self, point: int) -> pd.DataFrame:
+        """The stored rows of one point (verify them first: see :meth:`damaged_parts`)."""
+        return pq.read_table(self._part(point)).to_pandas()
+
     def remove_temporaries(self) -> int:
         """Delete half-written files left by an interrupted run; return how many."""
         with self.locked():
@@ -403,13 +407,14 @@ class ResultsStore:
     def damaged_parts(
         self,
         seeds: Sequence[int],
-        points: Sequence[dict[str, Any]] | None = None,
+        points: Sequence[dict[str, Any]] | Mapping[int, dict[str, Any]] | None = None,
     ) -> dict[int, str]:
         """Parts that fail verification, with the reason: point -> reason.
 
         A part must be readable Parquet, hold one row per replication of its point
         with the expected seeds, and the columns every part has. With ``points``
-        (the design), its parameter values must be those of its point too.
+        (the design, or the expected column values by point), its columns must hold
+        those values too; a part of a point not in ``points`` fails.
         """
         bad: dict[int, str] = {}
         for point in sorted(self.completed_points()):
@@ -419,7 +424,10 @@ class ResultsStore:
         return bad
 
     def _verify(
-        self, point: int, seeds: Sequence[int], points: Sequence[dict[str, Any]] | None
+        self,
+        point: int,
+        seeds: Sequence[int],
+        points: Sequence[dict[str, Any]] | Mapping[int, dict[str, Any]] | None,
     ) -> str:
         try:
             frame = pq.read_table(self._part(point)).to_pandas()
@@ -428,7 +436,9 @@ class ResultsStore:
         missing = [c for c in PART_COLUMNS if c not in frame.columns]
         if missing:
             return f"no {missing[0]!r} column"
-        if points is not None and point >= len(points):
+        if points is not None and (
+            point not in points if isinstance(points, Mapping) else point >= len(points)
+        ):
             return f"point {point} is not in the design"
         if len(frame) != len(seeds):
             return f"{len(frame)} rows, expected {len(seeds)}"
@@ -441,8 +451,8 @@ class ResultsStore:
             return "seeds differ from the spec's"
         if points is not None:
             for key, value in points[point].items():
-                if key not in frame.columns or frame[key].iloc[0] != value:
-                    return f"parameter {key} differs from the design"
+                if key not in frame.columns or (frame[key] != value).any():
+                    return f"{key} differs from the design's (rows of another point)"
         return ""
 
     def quarantine(self, points: Sequence[int]) -> Path:

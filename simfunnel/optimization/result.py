@@ -9,10 +9,18 @@ from typing import Any
 
 import pandas as pd
 
+from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend
 from simfunnel.experiments.replications import backend_context
+from simfunnel.experiments.store import POINTS, now_iso
 from simfunnel.optimization import answer
-from simfunnel.optimization.search import SearchSummary, run_search, trials_frame
+from simfunnel.optimization.recovery import writing
+from simfunnel.optimization.search import (
+    SearchSummary,
+    check_search_limits,
+    search_locked,
+    trials_frame,
+)
 from simfunnel.optimization.select import CURRENT, Choice, choose, run_selection
 from simfunnel.optimization.spec import OptimizeSpec, budget_path, load_optimize_spec
 
@@ -176,6 +184,8 @@ def optimize(
     scheduler: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> OptimizationResult:
     """Search for the best budget split and settings, then choose among the best, noise-aware.
 
@@ -190,9 +200,15 @@ def optimize(
         ``serial``, ``processes`` (all local cores) or ``dask``, as for sweeps, or a
         backend instance.
     resume
-        Continue the study in ``out``: its completed trials are kept, open ones finished.
+        Continue the study in ``out``: its completed trials are kept, open ones
+        finished, damaged parts run again, and a selection killed part-way resumed.
     progress
         Show a progress bar with the best feasible value so far.
+    max_leads, max_runs
+        Refuse, before anything runs, a study of more simulations than ``max_runs``
+        (trials times replications, plus the selection's candidates times its
+        replications) or a base scenario above ``max_leads`` leads a run; each run
+        is held to ``max_leads`` too. Defaults in :mod:`simfunnel.limits`.
 
     Returns
     -------
@@ -204,13 +220,38 @@ def optimize(
     SpecError
         A bad spec, before anything runs.
     StoreError
-        ``out`` holds something else, or a study of another spec.
+        ``out`` is a file, holds something else, a study of another spec or a damaged
+        ``study.db``, or another process is writing to it.
+    LimitError
+        Above a limit, before anything runs.
+    SimfunnelError
+        Every trial failed (the message gives the first failure and where it is stored).
     """
     checked = load_optimize_spec(spec)
+    check_search_limits(checked, max_leads, max_runs)
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="simfunnel-opt-"))
-    with backend_context(backend, workers, scheduler) as pool:
-        summary = run_search(checked, folder, backend=pool, resume=resume, progress=progress)
-        candidates, runs = run_selection(checked, folder, backend=pool)
+    name = backend if isinstance(backend, str) else backend.name
+    with backend_context(backend, workers, scheduler) as pool, writing(folder, resume) as store:
+        summary, run_id = search_locked(
+            store,
+            checked,
+            pool,
+            name,
+            resume,
+            progress,
+            max_leads=max_leads,
+            final_status="selecting",
+        )
+        status = "failed"
+        try:
+            refuse_if_all_failed(folder, checked)
+            candidates, runs = run_selection(checked, folder, backend=pool, max_leads=max_leads)
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            store.update_invocation(run_id, status=status, ended=now_iso())
     choice = choose(candidates, runs, checked)
     return OptimizationResult(
         spec=checked,
@@ -218,4 +259,17 @@ def optimize(
         search=summary,
         trials=trials_frame(folder, checked),
         choice=choice,
+    )
+
+
+def refuse_if_all_failed(out: Path, spec: OptimizeSpec) -> None:
+    """One line when no trial completed: the first failure and where its rows are."""
+    trials = trials_frame(out, spec)
+    if trials.empty or (trials["state"] == "complete").any():
+        return
+    first = trials.iloc[0]
+    part = out / POINTS / f"part-{int(first['trial']):06d}.parquet"
+    raise SimfunnelError(
+        f"every trial failed ({len(trials)}); the first, trial {int(first['trial'])}: "
+        f"{first['error']} (its rows, with the error, are in {part})"
     )

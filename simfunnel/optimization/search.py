@@ -7,19 +7,22 @@ A study lives in two places under its ``--out`` folder::
     metadata.json, points/   a results store (:mod:`simfunnel.experiments.store`):
                              one Parquet part per trial with every replication
 
-**Reproducible batches.** Trials are asked ``batch_size`` at a time (trials 0 to
+**Reproducible batches.** Trials are asked ``batch_size`` at a time (slots 0 to
 b - 1, then b to 2b - 1...), run in parallel on the backend, and told as they
 finish. The sampler of each ask is seeded from the spec's seed and the trial's
-number, and the batch size belongs to the spec, not to the number of workers, so
+slot, and the batch size belongs to the spec, not to the number of workers, so
 the same spec and seed ask the same trials on any backend and any worker count.
 
 **Common random numbers.** Every trial runs the same replication seeds, so two
 candidate mixes differ by their decisions and not by their luck.
 
 **Resume.** A trial is written to the results store before it is told to Optuna. A
-killed run leaves at most its last batch ``RUNNING``: on resume, a trial whose
-replications are already stored is told from the store, the others are run again
-under the same trial number. No completed trial is lost or run twice.
+killed run leaves at most its last batch ``RUNNING``, one of them perhaps without
+all its parameters (killed inside the ask): on resume that one is failed and its
+slot asked again, a trial whose replications are stored is told from the store,
+and the others are run again under the same trial number. Every part is verified
+first (:mod:`simfunnel.optimization.recovery`). No completed trial is lost or run
+twice, and the resumed study is the one an uninterrupted run would have made.
 
 **Failures.** A trial whose simulation raises is stored with its error, told as
 failed, and the study goes on.
@@ -46,6 +49,19 @@ from simfunnel.experiments.backends import Backend, Done, Outcome
 from simfunnel.experiments.replications import backend_context
 from simfunnel.experiments.runner import PointTask, run_point
 from simfunnel.experiments.store import ResultsStore, now_iso
+from simfunnel.limits import check_runs, check_scenario
+from simfunnel.optimization.recovery import (
+    IDENTITY_KEY,
+    IDENTITY_VERSION,
+    SLOT,
+    abandon_incomplete,
+    decision_hash,
+    mark_unfinished,
+    plan_resume,
+    slot_trials,
+    study_damaged,
+    writing,
+)
 from simfunnel.optimization.simplex import cube_names, split_from_cube
 from simfunnel.optimization.spec import (
     OptimizeSpec,
@@ -84,6 +100,12 @@ class SearchSummary:
         Trials of this invocation whose simulation raised or gave no objective value.
     seconds
         Wall time of this invocation.
+    abandoned
+        Open trials a killed run left without all their parameters: failed, and
+        their slots asked again.
+    quarantined
+        Slots whose stored part was missing its rows or held another trial's: set
+        aside in ``quarantine/`` and run again.
     """
 
     path: Path
@@ -92,6 +114,8 @@ class SearchSummary:
     recovered: int
     failed: int
     seconds: float
+    abandoned: int = 0
+    quarantined: tuple[int, ...] = ()
 
 
 def search_key(spec: OptimizeSpec) -> dict[str, Any]:
@@ -216,10 +240,12 @@ def open_study(out: str | Path, spec: OptimizeSpec) -> optuna.Study:
         )
 
 
-def _open_store(out: Path, spec: OptimizeSpec, resume: bool) -> ResultsStore:
-    if resume and ResultsStore.exists(out):
-        store = ResultsStore.open(out)
-        meta = store.metadata()
+def _prepare(store: ResultsStore, spec: OptimizeSpec, resume: bool) -> bool:
+    """Under the lock: start a new study, or check one to resume; whether parts are hashed."""
+    out = store.path
+    if ResultsStore.exists(out):  # only with resume: writing() refused it otherwise
+        opened = ResultsStore.open(out)  # checks the format version
+        meta = opened.metadata()
         if meta.get("kind") != "optimization":
             raise StoreError(f"{out}: holds a sweep, not an optimisation; choose another --out")
         if meta.get("search_key") != search_key(spec):
@@ -229,18 +255,10 @@ def _open_store(out: Path, spec: OptimizeSpec, resume: bool) -> ResultsStore:
                 "or choose another --out"
             )
         store.remove_temporaries()
-        for entry in meta["invocations"]:
-            if entry.get("status") == "running":  # it never recorded its end: killed
-                entry["status"] = "stopped without finishing"
-        store.write_metadata(meta)
-        return store
-    if resume is False and (out / STUDY_FILE).exists():
-        raise StoreError(
-            f"{out}: already holds a study; pass --resume to continue it, or choose another --out"
-        )
+        mark_unfinished(store)
+        return bool(meta.get(IDENTITY_KEY))
     base = base_scenario(spec)
-    return ResultsStore.create(
-        out,
+    store.initialize(
         {
             "kind": "optimization",
             "simfunnel_version": __version__,
@@ -249,8 +267,35 @@ def _open_store(out: Path, spec: OptimizeSpec, resume: bool) -> ResultsStore:
             "base_scenario": base.model_dump(mode="json"),
             "seeds": {"root": spec.seed, "replications": search_seeds(spec)},
             "study": {"storage": STUDY_FILE, "name": STUDY_NAME},
-        },
+            IDENTITY_KEY: IDENTITY_VERSION,
+        }
     )
+    return True
+
+
+def search_runs(spec: OptimizeSpec, selection: bool = True) -> tuple[int, str]:
+    """The simulations a study asks for, and how they come about."""
+    runs = spec.trials * spec.replications
+    what = f"{spec.trials:,} trials x {spec.replications:,} replications"
+    if selection:
+        candidates = spec.selection.top + 1
+        runs += candidates * spec.selection.replications
+        what += (
+            f" + {candidates:,} candidates x {spec.selection.replications:,} selection replications"
+        )
+    return runs, what
+
+
+def check_search_limits(
+    spec: OptimizeSpec,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
+    selection: bool = True,
+) -> None:
+    """Refuse, before anything runs, a study of too many runs or too big a base scenario."""
+    runs, what = search_runs(spec, selection)
+    check_runs(runs, what, max_runs)
+    check_scenario(base_scenario(spec), max_leads)
 
 
 # --------------------------------------------------------------- evaluation
@@ -336,6 +381,8 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
     on_trial: Callable[[int], None] | None = None,
+    max_leads: int | None = None,
+    max_runs: int | None = None,
 ) -> SearchSummary:
     """Run the search phase of an optimisation into the study folder ``out``.
 
@@ -353,20 +400,61 @@ def run_search(
     progress
         Show a progress bar with the best feasible value so far.
     on_trial
-        Called with each trial's number once it is stored and told.
+        Called with each trial's slot once it is stored and told.
+    max_leads, max_runs
+        Refuse, before anything runs, a search of more runs than ``max_runs``
+        (trials times replications) or a base scenario above ``max_leads`` leads a
+        run; each run is held to ``max_leads`` too. Defaults in :mod:`simfunnel.limits`.
 
     Raises
     ------
     SpecError
         A bad spec; nothing is written.
     StoreError
-        ``out`` holds something else, or a study of a different spec.
+        ``out`` holds something else, a study of a different spec or a damaged
+        ``study.db``, or another process is writing to it.
+    LimitError
+        Above a limit; nothing is written.
     """
-    import optuna
-
     spec = load_optimize_spec(spec)
+    check_search_limits(spec, max_leads, max_runs, selection=False)
     out = Path(out)
-    store = _open_store(out, spec, resume)
+    with backend_context(backend, workers, scheduler) as pool, writing(out, resume) as store:
+        name = backend if isinstance(backend, str) else backend.name
+        summary, _ = search_locked(store, spec, pool, name, resume, progress, on_trial, max_leads)
+    return summary
+
+
+def load_study_checked(out: Path, spec: OptimizeSpec) -> optuna.Study:
+    """The study in ``out`` (created if absent), or one line if ``study.db`` is damaged."""
+    import sqlalchemy.exc
+
+    try:
+        study = open_study(out, spec)
+        study.get_trials(deepcopy=False)
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError, ValueError, KeyError) as exc:
+        raise study_damaged(out / STUDY_FILE, exc) from None
+    return study
+
+
+def search_locked(
+    store: ResultsStore,
+    spec: OptimizeSpec,
+    pool: Backend[Any],
+    backend_name: str,
+    resume: bool,
+    progress: bool,
+    on_trial: Callable[[int], None] | None = None,
+    max_leads: int | None = None,
+    final_status: str = "complete",
+) -> tuple[SearchSummary, str]:
+    """The search, in a study folder this process holds the lock of; and its run id.
+
+    The invocation ends recorded as ``final_status`` (``selecting`` when the
+    selection follows, which then records the end).
+    """
+    out = store.path
+    hashed = _prepare(store, spec, resume)
     base_raw = base_scenario(spec).model_dump(mode="json")
     seeds = tuple(search_seeds(spec))
     reps = tuple(range(spec.replications))
@@ -374,102 +462,113 @@ def run_search(
     run_id = uuid.uuid4().hex[:12]
     started = time.perf_counter()
     ran = recovered = failed = 0
-    status = "interrupted"
+    status = "failed"
     with quiet_optuna():
-        study = open_study(out, spec)
+        study = load_study_checked(out, spec)
         store.update_invocation(
             run_id,
             started=now_iso(),
             status="running",
-            backend=backend if isinstance(backend, str) else backend.name,
+            backend=backend_name,
             trials_target=spec.trials,
         )
-        stored = store.load()
-        open_trials = [
-            t.number
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        ]
-        to_rerun = []
-        for number in open_trials:
-            rows = stored[stored["point"] == number] if "point" in stored else stored.iloc[:0]
-            if len(rows):
-                failed += not _tell(study, spec, number, rows.to_dict(orient="records"))
-                recovered += 1
-            else:
-                to_rerun.append(number)
-        n_trials = len(study.get_trials(deepcopy=False))
-        todo = max(0, spec.trials - n_trials) + len(to_rerun)
+        abandoned = abandon_incomplete(study, list(space))
+        slots = slot_trials(study)
+        plan = plan_resume(
+            store,
+            slots,
+            [decision_from_params(spec, t.params) for t in slots],
+            list(seeds),
+            hashed,
+        )
+        for slot in plan.recover:
+            rows = store.read_point(slot).to_dict(orient="records")
+            failed += not _tell(study, spec, slots[slot].number, rows)
+            recovered += 1
+        n_slots = len(slots)
+        todo = max(0, spec.trials - n_slots) + len(plan.rerun) + len(plan.heal)
         bar = tqdm(
             total=todo, disable=not progress, desc="optimize", unit="trial", dynamic_ncols=True
         )
         try:
-            with backend_context(backend, workers, scheduler) as pool:
-                pending = list(to_rerun)
-                while True:
-                    batch: list[tuple[int, dict[str, Any]]] = []
-                    for number in pending:
-                        params = study._storage.get_trial(
-                            study._storage.get_trial_id_from_study_id_trial_number(
-                                study._study_id, number
-                            )
-                        ).params
-                        batch.append((number, decision_from_params(spec, params)))
-                    pending = []
-                    # A batch ends at a multiple of batch_size, so a resumed batch is
-                    # completed with exactly the trials the killed run would have asked.
-                    while n_trials < spec.trials and not (
-                        batch and n_trials % spec.batch_size == 0
-                    ):
-                        study.sampler = make_sampler(spec, n_trials)
-                        trial = study.ask(space)
-                        decision = decision_from_params(spec, trial.params)
-                        trial.set_user_attr("decision", decision)
-                        batch.append((trial.number, decision))
-                        n_trials += 1
-                    if not batch:
-                        break
-                    tasks = [
-                        PointTask(number, decision, seeds, reps, base_raw)
-                        for number, decision in batch
-                    ]
-                    for task, outcome in pool.map(run_point, tasks):
-                        rows = _rows(task, outcome, run_id, int(task.point))
-                        store.write_point(int(task.point), rows, replace=True)
-                        ok = _tell(study, spec, int(task.point), rows)
+            # (slot, Optuna trial number, decision, whether to tell Optuna its outcome)
+            pending = [
+                (slot, slots[slot].number, decision_from_params(spec, slots[slot].params), tell)
+                for slot, tell in sorted(
+                    [(s, True) for s in plan.rerun] + [(s, False) for s in plan.heal]
+                )
+            ]
+            while True:
+                batch, pending = pending, []
+                # A batch ends at a multiple of batch_size, so a resumed batch is
+                # completed with exactly the trials the killed run would have asked.
+                while n_slots < spec.trials and not (
+                    any(tell for *_, tell in batch) and n_slots % spec.batch_size == 0
+                ):
+                    study.sampler = make_sampler(spec, n_slots)
+                    trial = study.ask(space)
+                    decision = decision_from_params(spec, trial.params)
+                    trial.set_user_attr(SLOT, n_slots)
+                    trial.set_user_attr("decision", decision)
+                    batch.append((n_slots, trial.number, decision, True))
+                    n_slots += 1
+                if not batch:
+                    break
+                numbers = {slot: (number, tell) for slot, number, _, tell in batch}
+                tasks = [
+                    PointTask(slot, decision, seeds, reps, base_raw, max_leads=max_leads)
+                    for slot, _, decision, _ in batch
+                ]
+                for task, outcome in pool.map(run_point, tasks):
+                    slot = int(task.point)
+                    number, tell = numbers[slot]
+                    marks = {"params_hash": decision_hash(task.params)} if hashed else {}
+                    rows = [row | marks for row in _rows(task, outcome, run_id, number)]
+                    store.write_point(slot, rows, replace=True)
+                    if tell:
+                        ok = _tell(study, spec, number, rows)
                         failed += not ok
-                        ran += 1
-                        best = best_feasible(study, spec)
-                        bar.set_postfix(
-                            best="-" if best is None else f"{best:,.4g}",
-                            failed=failed,
-                            refresh=False,
-                        )
-                        bar.update(1)
-                        if on_trial is not None:
-                            on_trial(int(task.point))
-            status = "complete"
+                    ran += 1
+                    best = best_feasible(study, spec)
+                    bar.set_postfix(
+                        best="-" if best is None else f"{best:,.4g}",
+                        failed=failed,
+                        refresh=False,
+                    )
+                    bar.update(1)
+                    if on_trial is not None:
+                        on_trial(slot)
+            status = final_status
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
         finally:
             bar.close()
             store.update_invocation(
                 run_id, ended=now_iso(), status=status, trials_run=ran, trials_failed=failed
             )
-    return SearchSummary(
+    summary = SearchSummary(
         path=out,
-        trials=n_trials,
+        trials=n_slots,
         ran=ran,
         recovered=recovered,
         failed=failed,
         seconds=time.perf_counter() - started,
+        abandoned=abandoned,
+        quarantined=tuple(plan.quarantined),
     )
+    return summary, run_id
 
 
 # ------------------------------------------------------------------ reading
 
 
 def trials_frame(out: str | Path, spec: OptimizeSpec | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, the decision, KPI means, feasibility, error.
+    """One row per trial: its slot, state, the decision, KPI means, feasibility, error.
 
-    The objective columns are the KPI means (``cac``...); ``feasible`` is true when
+    ``trial`` is the slot (0, 1, 2...); a trial a killed run left without all its
+    parameters is not listed, its slot being held by the trial asked again. The
+    objective columns are the KPI means (``cac``...); ``feasible`` is true when
     every constraint is met by the means of the search replications.
     """
     import optuna
@@ -480,7 +579,7 @@ def trials_frame(out: str | Path, spec: OptimizeSpec | None = None) -> pd.DataFr
     with quiet_optuna():
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(out))
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for slot, t in enumerate(slot_trials(study)):
         decision = t.user_attrs.get("decision") or (
             decision_from_params(spec, t.params) if t.params else {}
         )
@@ -488,7 +587,7 @@ def trials_frame(out: str | Path, spec: OptimizeSpec | None = None) -> pd.DataFr
         violations = t.user_attrs.get("constraints", [])
         rows.append(
             {
-                "trial": t.number,
+                "trial": slot,
                 "state": t.state.name.lower(),
                 **decision,
                 **kpis,

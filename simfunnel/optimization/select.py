@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from simfunnel.experiments.backends import Backend
 from simfunnel.experiments.comparison import Comparison
 from simfunnel.experiments.replications import backend_context, t_interval
 from simfunnel.experiments.runner import PointTask, run_point
-from simfunnel.experiments.store import ResultsStore
+from simfunnel.experiments.store import ResultsStore, now_iso
+from simfunnel.optimization.recovery import mark_unfinished
 from simfunnel.optimization.search import _rows, trials_frame
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path, value_at
 from simfunnel.streams import replication_seed
@@ -144,11 +146,15 @@ def run_selection(
     backend: str | Backend[Any] = "processes",
     workers: int | None = None,
     scheduler: str | None = None,
+    max_leads: int | None = None,
 ) -> tuple[list[Candidate], pd.DataFrame]:
     """Re-run the candidates into ``out/selection-<key>``; their runs, one row each.
 
     The folder is named by the candidates and seeds, so re-running the choice of the
-    same study reuses every stored run, and a longer study selects afresh.
+    same study reuses every stored run, and a longer study selects afresh. A
+    selection killed part-way is resumed: its parts are verified (seeds, candidate)
+    and the damaged or missing ones run again. Its metadata records each invocation,
+    ``complete`` only once every candidate is stored.
     """
     out = Path(out)
     candidates = pick_candidates(trials_frame(out, spec), spec)
@@ -162,6 +168,10 @@ def run_selection(
     if ResultsStore.exists(folder):
         store = ResultsStore.open(folder)
         store.remove_temporaries()
+        damaged = store.damaged_parts(seeds, [c.decision for c in candidates])
+        if damaged:
+            store.quarantine(list(damaged))
+        mark_unfinished(store)
     else:
         store = ResultsStore.create(
             folder,
@@ -175,16 +185,27 @@ def run_selection(
     reps = tuple(range(spec.replications, spec.replications + len(seeds)))
     done = store.completed_points()
     tasks = [
-        PointTask(i, c.decision, tuple(seeds), reps, base_raw)
+        PointTask(i, c.decision, tuple(seeds), reps, base_raw, max_leads=max_leads)
         for i, c in enumerate(candidates)
         if i not in done
     ]
-    if tasks:
-        with backend_context(backend, workers, scheduler) as pool:
-            for task, outcome in pool.map(run_point, tasks):
-                cand = candidates[int(task.point)]
-                rows = _rows(task, outcome, key, cand.trial if cand.trial is not None else -1)
-                store.write_point(int(task.point), rows, replace=True)
+    run_id = uuid.uuid4().hex[:12]
+    store.update_invocation(run_id, started=now_iso(), status="running", todo=len(tasks))
+    status = "failed"
+    try:
+        if tasks:
+            with backend_context(backend, workers, scheduler) as pool:
+                for task, outcome in pool.map(run_point, tasks):
+                    cand = candidates[int(task.point)]
+                    trial = cand.trial if cand.trial is not None else -1
+                    rows = _rows(task, outcome, run_id, trial)
+                    store.write_point(int(task.point), rows, replace=True)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        store.update_invocation(run_id, ended=now_iso(), status=status)
     runs = store.load()
     runs["scenario"] = [candidates[int(p)].label for p in runs["point"]]
     return candidates, runs

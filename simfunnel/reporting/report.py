@@ -347,10 +347,15 @@ def run_report(
     out: str | Path,
     name: str | None = None,
     progress: bool | dict[str, Any] = False,
+    max_runs: int | None = None,
 ) -> Report:
     """Execute one notebook with ``parameters`` into ``out`` and export its report.
 
-    Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables; a
+    A bundled notebook's simulations are counted from its parameters
+    (:mod:`simfunnel.reporting.runs`) and a report of more than ``max_runs`` is
+    refused before it runs (default :data:`simfunnel.limits.DEFAULT_MAX_RUNS`).
+
+        Beside the notebook, HTML and JSON, an .xlsx workbook holds the headline tables; a
     page that links docs/assumptions.md (its provenance box) gets a copy beside it.
     ``progress`` shows a bar of cells done out of the total (papermill's; a dict
     passes options to its tqdm bar).
@@ -366,15 +371,20 @@ def run_report(
     ------
     ReportError
         Unknown parameter or wrong type, or ``out`` cannot be written (nothing is run).
+    LimitError
+        More than ``max_runs`` simulations (nothing is run).
     NotebookFailed
         A cell raised: the cell is named by its index in the saved notebook and its
         first line, with its error.
     """
     from simfunnel.reporting.kernel import ReportKernel, notebook_imports
+    from simfunnel.reporting.runs import check_report_runs
 
     path = resolve_notebook(notebook)
     # the kernel boots and imports the notebook's modules while the parameters are checked
     with ReportKernel(notebook_imports(path)) as kernel:
+        declared = check_parameters(path, parameters or {})
+        check_report_runs(path, declared, [parameters or {}], max_runs)
         return _run_on(kernel, path, parameters or {}, out, name, progress, last=True)
 
 
@@ -687,12 +697,16 @@ def run_batch(
     out: str | Path,
     progress: bool = False,
     kernel_per_report: bool = False,
+    max_runs: int | None = None,
 ) -> Path:
     """One report per parameter set into ``out``, and an ``index.html`` linking them.
 
-    Every set is checked before the first runs. A set whose notebook fails is listed
-    in the index with its error, and the others still run. ``progress`` shows a bar
-    of reports done out of the total, and under it the current report's cells.
+    Every set is checked before the first runs, and the batch's simulations are
+    counted (:mod:`simfunnel.reporting.runs`): a batch of more than ``max_runs`` in
+    all is refused (default :data:`simfunnel.limits.DEFAULT_MAX_RUNS`). A set whose
+    notebook fails is listed in the index with its error, and the others still run.
+    ``progress`` shows a bar of reports done out of the total, and under it the
+    current report's cells.
 
     The reports run one after another on one kernel, reset between reports (see
     :mod:`simfunnel.reporting.kernel`), which spares each report after the first the
@@ -708,14 +722,17 @@ def run_batch(
     from contextlib import nullcontext
 
     from simfunnel.reporting.kernel import ReportKernel, notebook_imports
+    from simfunnel.reporting.runs import check_report_runs
 
     path = resolve_notebook(notebook)
     warm = notebook_imports(path)
     shared = nullcontext(None) if kernel_per_report else ReportKernel(warm)
     with shared as kernel:  # it boots while the sets are checked
+        declared: dict[str, dict[str, Any]] = {}
         for params in sets:
-            check_parameters(path, params)
+            declared = check_parameters(path, params)
             absolute_paths(params)  # refuse a missing input file before any report runs
+        check_report_runs(path, declared, sets, max_runs)
         folder = _output_folder(out)
         from tqdm.auto import tqdm
 
