@@ -471,8 +471,13 @@ def sweep_sentence(
     objective: str,
     minimize: bool,
     rule: str,
+    meeting: int | None = None,
 ) -> str:
-    """The verdict of a sweep: the best point under the constraints, with its interval."""
+    """The verdict of a sweep: the best point under the constraints, with its interval.
+
+    ``best`` may be cut to the top few points; ``meeting`` is how many of ``means``
+    meet the constraints (by default ``len(best)``, right only when ``best`` is whole).
+    """
     from simfunnel.formatting import format_interval, format_number, kpi_kind, kpi_label
 
     word = "lowest" if minimize else "highest"
@@ -493,7 +498,8 @@ def sweep_sentence(
     value = format_number(row[objective], kind, statistic=True)
     text = (
         f"Best under {rule}: {_point_words(row, parameters)} gives the {word} "
-        f"{label}, {value}{band}; {len(best)} of {len(means)} points meet the constraints."
+        f"{label}, {value}{band}; {len(best) if meeting is None else meeting} of {len(means)} "
+        "points meet the constraints."
     )
     if "ltv_to_cac" in row.index and math.isfinite(float(row["ltv_to_cac"])):
         low, high = point_interval(row, "ltv_to_cac")
@@ -567,10 +573,17 @@ def sweep_headline(
     summary: dict[str, Any] = {"points": len(means), "pareto_points": len(front)}
     if len(best):
         summary[f"best {objective}"] = _clean(best[objective].iloc[0])
-    from simfunnel.experiments.analysis import describe_constraints
+    from simfunnel.experiments.analysis import best_points, describe_constraints
 
     parameters = [p["path"] for p in spec.get("parameters", [])]
-    verdict = sweep_sentence(means, best, parameters, objective, minimize, human_rule(constraints))
+    # counted over every point, not over ``best``, which is cut to the top few
+    meeting = len(
+        best_points(means, objective, minimize=minimize, constraints=constraints, top=len(means))
+    )
+    summary["points meeting the constraints"] = meeting
+    verdict = sweep_sentence(
+        means, best, parameters, objective, minimize, human_rule(constraints), meeting
+    )
     out: dict[str, Any] = {
         "kind": "parameter_sweep",
         "verdict": verdict,
@@ -580,6 +593,7 @@ def sweep_headline(
         "objective": objective,
         "constraints": describe_constraints(constraints),
         "points": len(means),
+        "points_meeting_constraints": meeting,
         "best": records(best),
         "pareto_front": records(front),
         "sensitivity": records(sensitivity),
