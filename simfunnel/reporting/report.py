@@ -186,6 +186,24 @@ def absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def check_before_kernel(path: Path, parameters: dict[str, Any]) -> None:
+    """Every check of a report's parameters that needs no kernel: names, types, files.
+
+    Unknown names, wrong types, missing input files, and values naming a scenario, a
+    spec, a KPI or a backend that is not there (:func:`~simfunnel.reporting.checks.check_names`).
+
+    Raises
+    ------
+    ReportError
+        In one line, naming the parameter.
+    """
+    from simfunnel.reporting.checks import check_names
+
+    params = _with_default_baseline(parameters, notebook_parameters(path))
+    declared = check_parameters(path, params)
+    check_names(path, absolute_paths(params), declared)
+
+
 def _output_folder(out: str | Path) -> Path:
     """Make the report folder, or refuse in one line (a file, or no permission)."""
     folder = Path(out)
@@ -372,7 +390,8 @@ def run_report(
     from simfunnel.reporting.kernel import ReportKernel, notebook_imports
 
     path = resolve_notebook(notebook)
-    # the kernel boots and imports the notebook's modules while the parameters are checked
+    check_before_kernel(path, parameters or {})
+    # the kernel boots and imports the notebook's modules while the rest is prepared
     with ReportKernel(notebook_imports(path)) as kernel:
         return _run_on(kernel, path, parameters or {}, out, name, progress, last=True)
 
@@ -695,12 +714,11 @@ def run_batch(
     from simfunnel.reporting.kernel import ReportKernel, notebook_imports
 
     path = resolve_notebook(notebook)
+    for params in sets:  # every set, before any kernel starts
+        check_before_kernel(path, params)
     warm = notebook_imports(path)
     shared = nullcontext(None) if kernel_per_report else ReportKernel(warm)
-    with shared as kernel:  # it boots while the sets are checked
-        for params in sets:
-            check_parameters(path, params)
-            absolute_paths(params)  # refuse a missing input file before any report runs
+    with shared as kernel:
         folder = _output_folder(out)
         from tqdm.auto import tqdm
 
