@@ -568,12 +568,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from simfunnel.textio import check_output_file
 
         check_output_file(args.csv, "--csv")
+    if args.xlsx:
+        _check_xlsx_path(args.xlsx)
     if args.vary:
         return _compare_across(args)
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
     overrides = _overrides(args.set)
-    if args.xlsx:
-        _check_xlsx_path(args.xlsx)
     result = compare(
         args.scenarios,
         args.n,
@@ -727,27 +727,33 @@ def _compare_across(args: argparse.Namespace) -> int:
         max_leads=args.max_leads,
         max_runs=args.max_runs,
     )
-    verdicts = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
+    verdicts: dict[str, str] = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
     table = result.table(kpis)
+    about = {
+        "scenarios": result.scenarios,
+        "baseline": result.scenarios[0],
+        "levels": list(result.levels),
+        "replications": args.n,
+        "seed": args.seed,
+        "overrides": _overrides(args.set),
+        "confidence": result.confidence,
+    }
+    if args.xlsx:
+        from simfunnel.reporting.workbook import across_sheets, write_workbook
+
+        sheets = across_sheets(table, result.parameter, result.scenarios[0], about, verdicts)
+        write_workbook(sheets, args.xlsx)
     if args.json:
         records = table.reset_index().replace({math.nan: None}).to_dict(orient="records")
         print(
             json.dumps(
-                {
-                    "parameter": result.parameter,
-                    "levels": list(result.levels),
-                    "baseline": result.scenarios[0],
-                    "replications": args.n,
-                    "seed": args.seed,
-                    "overrides": _overrides(args.set),
-                    "confidence": result.confidence,
-                    "verdicts": verdicts,
-                    "rows": records,
-                },
+                {"parameter": result.parameter, **about, "verdicts": verdicts, "rows": records},
                 indent=2,
                 default=str,
             )
         )
+        if args.xlsx:
+            print(f"table written to {args.xlsx}", file=sys.stderr)
         return 0
     if args.csv:
         table.to_csv(args.csv)
@@ -789,8 +795,9 @@ def _compare_across(args: argparse.Namespace) -> int:
         for level in result.levels
     ]
     print(render_table(columns, rows))
-    if args.csv:
-        print(f"table written to {args.csv}")
+    for path in (args.csv, args.xlsx):
+        if path:
+            print(f"table written to {path}")
     return 0
 
 
