@@ -614,7 +614,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             for key, value in row.items():
                 if key in ("n", "n_pairs"):
                     record[str(key)] = int(value)
-                elif key == "significant":
+                elif key in ("significant", "baseline_near_zero"):
                     record[str(key)] = bool(value)
                 else:
                     record[str(key)] = None if math.isnan(float(value)) else float(value)
@@ -636,6 +636,8 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
         Section,
         format_change,
         format_change_interval,
+        format_difference,
+        format_difference_interval,
         format_number,
         format_plus_minus,
         kpi_kind,
@@ -645,6 +647,7 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
     )
 
     rows: list[Any] = []
+    absolute = False
     for kpi in dict.fromkeys(table.index.get_level_values("kpi")):
         kind = kpi_kind(kpi)
         rows.append(Section(kpi_label(kpi)))
@@ -653,6 +656,20 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
             ci = format_plus_minus(row.ci_low, row.ci_high, kind)
             if label == baseline:
                 rows.append([f"  {label}", mean, ci, "baseline", ""])
+            elif bool(row.get("baseline_near_zero", False)):
+                # against a baseline near 0 a percentage says nothing: the difference
+                mark = " *" if row.significant else "  "
+                band = format_difference_interval(row.diff_low, row.diff_high, kind)
+                rows.append(
+                    [
+                        f"  {label}",
+                        mean,
+                        ci,
+                        format_difference(row["diff"], kind) + mark,
+                        f"{band} (absolute)",
+                    ]
+                )
+                absolute = True
             else:
                 mark = " *" if row.significant else "  "
                 change = format_change(row.rel_change) + mark
@@ -682,7 +699,13 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
         f"baseline {baseline}.\nMeans with 95% t intervals; the change against the baseline "
         "with a paired 95% interval; * where that interval excludes 0 (significant)."
     )
-    return wrap(head) + "\n\n" + render_table(columns, rows)
+    text = wrap(head) + "\n\n" + render_table(columns, rows)
+    if absolute:
+        text += "\n" + wrap(
+            "(absolute): the baseline is too near 0 for a percentage, so the change is the "
+            "difference itself, with its paired 95% interval (percentage points for shares)."
+        )
+    return text
 
 
 def _check_xlsx_path(path: str) -> None:

@@ -63,15 +63,53 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def describe_change(label: str, row: pd.Series) -> str:
+def describe_change(label: str, row: pd.Series, kpi: str | None = None) -> str:
     """``lowers CAC by 34% (95% CI 29% to 39%)``, or that it does not change it.
 
     Whether the change is called significant follows from the interval printed
     beside it, and from nothing else (:func:`~simfunnel.experiments.comparison.excludes_zero`).
+    Against a baseline near zero (the row's ``baseline_near_zero``) the change is the
+    absolute difference, with a note; an interval without spread is said in words.
     """
+    from simfunnel.formatting import (
+        format_difference,
+        format_number,
+        kpi_kind,
+    )
+
+    kind = kpi_kind(kpi) if kpi else "number"
+    if bool(row.get("baseline_near_zero", False)):
+        diff, low, high = float(row["diff"]), float(row["diff_low"]), float(row["diff_high"])
+        if not all(math.isfinite(v) for v in (diff, low, high)):
+            return f"leaves {label} undetermined (too few defined values)"
+        note = "an absolute difference: the baseline's is too near 0 for a percentage"
+        if low == high:
+            band = f"the same in every replication; {note}"
+        else:
+            band = (
+                f"95% CI {format_difference(low, kind)} to {format_difference(high, kind)}; {note}"
+            )
+        if not excludes_zero(low, high):
+            return (
+                f"does not change {label} significantly ({format_difference(diff, kind)}, {band})"
+            )
+        verb = "raises" if diff > 0 else "lowers"
+        return f"{verb} {label} by {format_difference(abs(diff), kind).lstrip('+')} ({band})"
     rel, low, high = float(row["rel_change"]), float(row["rel_low"]), float(row["rel_high"])
     if not all(math.isfinite(v) for v in (rel, low, high)):
         return f"leaves {label} undetermined (too few defined values)"
+    if low == high:  # no spread: "100% (95% CI 100% to 100%)" would claim a precision
+        mean, ci_low, ci_high = (float(row.get(k, math.nan)) for k in ("mean", "ci_low", "ci_high"))
+        value = "0" if mean == 0 else format_number(mean, kind)
+        same = (
+            f"all replications {value}"
+            if ci_low == ci_high == mean
+            else "the same change in every replication"
+        )
+        if rel == 0:
+            return f"does not change {label} ({same})"
+        verb = "raises" if rel > 0 else "lowers"
+        return f"{verb} {label} by {_pct(abs(rel))} ({same})"
     if not excludes_zero(low, high):
         return (
             f"does not change {label} significantly ({_pct(rel)}, 95% CI "
@@ -87,7 +125,7 @@ def conclusion(comparison: Comparison, table: pd.DataFrame | None = None) -> str
     table = comparison.table([k for k, _ in HEADLINE]) if table is None else table
     sentences = []
     for name in comparison.scenarios[1:]:
-        parts = [describe_change(label, table.loc[(kpi, name)]) for kpi, label in HEADLINE]
+        parts = [describe_change(label, table.loc[(kpi, name)], kpi) for kpi, label in HEADLINE]
         sentences.append(
             f"Against {comparison.baseline}, {name} {parts[0]}, {parts[1]}, and {parts[2]}."
         )
@@ -386,6 +424,8 @@ def _interval(
         or not (math.isfinite(float(low)) and math.isfinite(float(high)))
     ):
         return mean
+    if float(low) == float(high):
+        return f"{mean} (the same in every replication)"
     return f"{mean} (95% CI {prefix}{float(low):{spec}} to {prefix}{float(high):{spec}})"
 
 
@@ -454,14 +494,21 @@ def _point_words(row: pd.Series, parameters: list[str]) -> str:
 
 
 def point_interval(row: pd.Series, kpi: str, confidence: float = 0.95) -> tuple[float, float]:
-    """Student's t interval of a sweep point's mean, from its standard error and ``n_ok``."""
+    """Student's t interval of a sweep point's mean, from its standard error and ``n_ok``.
+
+    Cut to the values the KPI can take (:func:`~simfunnel.metrics.kpi_bounds`): a
+    point's burnout interval does not reach below 0.
+    """
     from scipy import stats
+
+    from simfunnel.metrics import kpi_bounds
 
     mean, sem, n = float(row[kpi]), float(row.get(f"{kpi}_sem", math.nan)), int(row["n_ok"])
     if n < 2 or not math.isfinite(sem):
         return math.nan, math.nan
     t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-    return mean - t * sem, mean + t * sem
+    floor, ceiling = kpi_bounds(kpi)
+    return max(mean - t * sem, floor), min(mean + t * sem, ceiling)
 
 
 def sweep_sentence(
@@ -491,7 +538,9 @@ def sweep_sentence(
     kind = kpi_kind(objective)
     low, high = point_interval(row, objective)
     band = (
-        f" (95% CI {format_interval(low, high, kind)}, {int(row['n_ok'])} replications)"
+        f" (all {int(row['n_ok'])} replications {format_number(low, kind)})"
+        if math.isfinite(low) and low == high
+        else f" (95% CI {format_interval(low, high, kind)}, {int(row['n_ok'])} replications)"
         if math.isfinite(low)
         else f" ({int(row['n_ok'])} replication{'s' if int(row['n_ok']) != 1 else ''}, no interval)"
     )
