@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from simfunnel.metrics import KPI_DOCS
-from simfunnel.optimization.select import CURRENT, Choice
+from simfunnel.optimization.select import Choice
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
 
 _LABELS = {
@@ -180,43 +180,45 @@ def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
 
 
 def sentence(spec: OptimizeSpec, choice: Choice) -> str:
-    """The answer, led by the decision, every number with its interval."""
+    """The answer, led by the verdict, every number with its interval.
+
+    What to do is :func:`simfunnel.optimization.verdict.verdict`'s, written once there.
+    """
+    from simfunnel.optimization.verdict import verdict
+
     objectives = spec.objectives()
     first = objectives[0]
     thing = "split" if spec.budget is not None else "configuration"
     table = choice.table
     conf = f"{100 * spec.selection.confidence:.0f}%"
-    if choice.best is None:
+    said = verdict(spec, choice)
+    if said.label is None:
         rules = ", ".join(c.describe() for c in spec.constraint_list())
         return (
             f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
             "relax a constraint, widen the search or run more trials."
         )
-    row = table.loc[choice.best]
-    decision = {p: row[p] for p in spec.decision_paths()}
+    row = table.loc[said.label]
     label = kpi_label(first.kpi)
-    parts = []
-    if choice.best == CURRENT:
-        parts.append(f"Keep your current {thing}: no {thing} tried does better.")
-    else:
-        parts.append(describe_decision(spec, decision) + ".")
+    parts = [said.lead]
     estimate = (
         f"{label} {kpi_value(first.kpi, row[first.kpi])} ({conf} CI "
         f"{kpi_interval(first.kpi, row[first.kpi + '_low'], row[first.kpi + '_high'])})"
     )
-    versus = choice.versus_current
-    if versus is not None and first.kpi in versus.index:
-        v = versus.loc[first.kpi]
+    if said.kind == "keep":
+        estimate += f" with your current {thing}"
+    v = said.versus
+    if said.kind in ("change", "fix") and v is not None:
         rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
-        # the words follow the interval shown (the paired bootstrap of the ratio)
-        if lo > 0 or hi < 0:
+        # the words follow the interval shown (the paired interval of the ratio)
+        if math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0):
             word = "below" if rel < 0 else "above"
             a, b = sorted((abs(lo), abs(hi)))
             estimate += (
                 f", {percent(abs(rel))} {word} your current {thing} "
                 f"({conf} CI {100 * a:.0f}-{100 * b:.0f}%)"
             )
-        else:
+        elif math.isfinite(lo) and math.isfinite(hi):
             estimate += (
                 f", not distinguishable from your current {thing} "
                 f"({percent(rel, signed=True)}, {conf} CI {percent(lo, signed=True)} "
@@ -234,23 +236,26 @@ def sentence(spec: OptimizeSpec, choice: Choice) -> str:
             f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, within your limit of "
             f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
             f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
+            if c.violation(row[c.kpi + "_bound"]) <= 0
+            else f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, against your limit of "
+            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
+            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
         )
     if len(objectives) > 1:
         parts.append(
             f"{len(choice.front)} mix(es) form the Pareto front of "
             f"{', '.join(kpi_label(o.kpi) for o in objectives)}."
         )
-    elif choice.tied:
+    elif said.kind != "keep" and said.label == choice.best and choice.tied:
         n = len(choice.tied)
         one, many = ("mix", "mixes") if spec.budget else ("configuration", "configurations")
         noun = f"{one} is" if n == 1 else f"{many} are"
         tied_decisions = [
-            {p: table.loc[label, p] for p in spec.decision_paths()}
-            for label in [choice.best, *choice.tied]
+            {p: table.loc[x, p] for p in spec.decision_paths()} for x in [choice.best, *choice.tied]
         ]
         common = _common_feature(spec, tied_decisions)
         parts.append(f"{n} other {noun} statistically tied" + (f"; {common}." if common else "."))
-    else:
+    elif said.kind != "keep" and said.label == choice.best:
         parts.append(f"No other {thing} re-run is statistically tied with it.")
     return " ".join(parts)
 
