@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from simfunnel.formatting import parameter_label
 from simfunnel.metrics import KPI_DOCS
 from simfunnel.optimization.select import Choice
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
@@ -92,6 +93,17 @@ def kpi_interval(kpi: str, low: float, high: float) -> str:
     return f"{a}-{b}"
 
 
+def constraint_words(spec: OptimizeSpec) -> str:
+    """The constraints in words: ``Burnout at most 0.35 and CAC at most $20,000``."""
+    words = {"<=": "at most", ">=": "at least", "<": "below", ">": "above"}
+    return _join(
+        [
+            f"{kpi_label(c.kpi)} {words.get(c.op, c.op)} {kpi_value(c.kpi, c.value)}"
+            for c in spec.constraint_list()
+        ]
+    )
+
+
 def _join(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
@@ -125,7 +137,7 @@ def describe_decision(spec: OptimizeSpec, decision: dict[str, Any]) -> str:
                 if isinstance(value, int | float) and not isinstance(value, bool)
                 else str(value)
             )
-            others.append(f"{p.path} = {shown}")
+            others.append(f"{parameter_label(p.path)} = {shown}")
     if clauses and others:
         return f"{clauses[0]}, with {_join(others)}"
     if clauses:
@@ -143,9 +155,13 @@ def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
         low, high = float(p.range[0]), float(p.range[1])
         tolerance = 0.01 * (high - low)
         if value >= high - tolerance:
-            warnings.append(f"{p.path} at the maximum of {number(high)}: widen the range")
+            warnings.append(
+                f"{parameter_label(p.path)} at the maximum of {number(high)}: widen the range"
+            )
         elif value <= low + tolerance:
-            warnings.append(f"{p.path} at the minimum of {number(low)}: widen the range")
+            warnings.append(
+                f"{parameter_label(p.path)} at the minimum of {number(low)}: widen the range"
+            )
     if spec.budget is not None:
         lows, highs = spec.budget.dollar_bounds()
         shares_lo, shares_hi = spec.budget.bounds()
@@ -153,12 +169,12 @@ def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
             amount = float(decision[budget_path(source)])
             if shares_hi[k] < 1 and amount >= highs[k]:
                 warnings.append(
-                    f"{source} at its maximum share of {percent(shares_hi[k])}: "
+                    f"{source.replace('_', ' ')} at its maximum share of {percent(shares_hi[k])}: "
                     "raise budget.max_share"
                 )
             elif shares_lo[k] > 0 and amount <= lows[k]:
                 warnings.append(
-                    f"{source} at its minimum share of {percent(shares_lo[k])}: "
+                    f"{source.replace('_', ' ')} at its minimum share of {percent(shares_lo[k])}: "
                     "lower budget.min_share"
                 )
     return warnings
@@ -193,7 +209,7 @@ def sentence(spec: OptimizeSpec, choice: Choice) -> str:
     conf = f"{100 * spec.selection.confidence:.0f}%"
     said = verdict(spec, choice)
     if said.label is None:
-        rules = ", ".join(c.describe() for c in spec.constraint_list())
+        rules = constraint_words(spec)
         return (
             f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
             "relax a constraint, widen the search or run more trials."

@@ -144,7 +144,7 @@ def _reps(table: pd.DataFrame, label: str) -> int | None:
 
 def verdict(spec: OptimizeSpec, choice: Choice) -> Verdict:
     """The recommendation of an optimisation and the sentence that leads its answer."""
-    from simfunnel.optimization.answer import describe_decision, kpi_label
+    from simfunnel.optimization.answer import constraint_words, describe_decision, kpi_label
 
     thing = "split" if spec.budget is not None else "configuration"
     conf = spec.selection.confidence
@@ -192,7 +192,7 @@ def verdict(spec: OptimizeSpec, choice: Choice) -> Verdict:
     decision = {p: table.loc[label, p] for p in spec.decision_paths()}
     versus = paired_change(choice, label, CURRENT, first.kpi, conf)
     if not current_ok:
-        broken = ", ".join(c.describe() for c in spec.constraint_list())
+        broken = constraint_words(spec)
         return Verdict(
             "fix",
             label,
