@@ -6,12 +6,16 @@ import json
 import math
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli
 
+from simfunnel.experiments.comparison import Comparison
 from simfunnel.metrics import kpi_bounds
 from simfunnel.parameters import read_scenario_dict
+from simfunnel.reporting.headline import describe_change
 
 SHORT = '{"run.horizon_days": 60, "run.warmup_days": 7}'
 
@@ -127,3 +131,19 @@ def test_report_intervals_stay_within_each_kpis_bounds(reports):
                         kpi,
                         entry,
                     )
+
+
+def test_an_interval_that_rounds_to_one_value_says_what_moved():
+    # burnout 0.3 against a few ten-thousandths: the change is -99.9x%, its interval too
+    base = np.array([0.30, 0.32, 0.31, 0.29])
+    other = np.array([0.0001, 0.0002, 0.0001, 0.0003])
+    runs = [
+        {"scenario": name, "replication": r, "burnout_index": float(v)}
+        for name, values in (("base", base), ("other", other))
+        for r, v in enumerate(values)
+    ]
+    table = Comparison(runs=pd.DataFrame(runs), baseline="base").table(["burnout_index"])
+    text = describe_change("burnout", table.loc[("burnout_index", "other")], "burnout_index")
+    assert text == (
+        "lowers burnout by 100% (from 0.305 to 0.000; the 95% CI rounds to 100% at both ends)"
+    )

@@ -63,6 +63,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _signed_pct(x: float) -> str:
+    text = f"{100 * x:+.0f}%"
+    return "0%" if text in ("+0%", "-0%") else text
+
+
 def describe_change(label: str, row: pd.Series, kpi: str | None = None) -> str:
     """``lowers CAC by 34% (95% CI 29% to 39%)``, or that it does not change it.
 
@@ -110,10 +115,20 @@ def describe_change(label: str, row: pd.Series, kpi: str | None = None) -> str:
             return f"does not change {label} ({same})"
         verb = "raises" if rel > 0 else "lowers"
         return f"{verb} {label} by {_pct(abs(rel))} ({same})"
-    if not excludes_zero(low, high):
+    if _pct(abs(low)) == _pct(abs(high)) and excludes_zero(low, high):
+        # the printed interval collapses ("100% (95% CI 100% to 100%)"): say what moved
+        mean = float(row.get("mean", math.nan))
+        base = mean - float(row.get("diff", math.nan))
+        verb = "raises" if rel > 0 else "lowers"
         return (
-            f"does not change {label} significantly ({_pct(rel)}, 95% CI "
-            f"{_pct(low)} to {_pct(high)})"
+            f"{verb} {label} by {_pct(abs(rel))} (from {format_number(base, kind, statistic=True)} "
+            f"to {format_number(mean, kind, statistic=True)}; the 95% CI rounds to "
+            f"{_pct(abs(rel))} at both ends)"
+        )
+    if not excludes_zero(low, high):  # a change either way: every end signed
+        return (
+            f"does not change {label} significantly ({_signed_pct(rel)}, 95% CI "
+            f"{_signed_pct(low)} to {_signed_pct(high)})"
         )
     verb = "raises" if rel > 0 else "lowers"
     a, b = sorted((abs(low), abs(high)))
