@@ -194,3 +194,16 @@ def test_compare_vary_json_and_csv_together_are_refused_in_one_line(tmp_path):
     assert result.returncode == 2
     line = result.stderr.strip()
     assert line.splitlines() == [line] and "not allowed with argument --json" in line
+
+
+def test_compare_without_vary_writes_the_workbook_beside_json(tmp_path):
+    import openpyxl
+
+    plain = [a for a in VARY if a not in ("--vary", "team.reps=4,8")]
+    book = tmp_path / "plain.xlsx"
+    result = run_cli(*plain, "--json", "--xlsx", str(book))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    sheet = openpyxl.load_workbook(book)["Comparison"]
+    shown = [[c.value for c in row] for row in sheet.iter_rows(min_row=4)]
+    assert len(shown) == len(rows) and {r[1] for r in shown} == {"volume_heavy", "quality_heavy"}
