@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simfunnel.optimization.answer import sentence
 from simfunnel.optimization.select import CURRENT, Candidate, choose
 from simfunnel.optimization.spec import budget_path, load_optimize_spec
-from simfunnel.optimization.verdict import rep_week_cost, team_cost, verdict
+from simfunnel.optimization.verdict import rep_week_cost, sentence, team_cost, verdict
 
 SPEC = load_optimize_spec(
     {

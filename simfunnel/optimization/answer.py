@@ -1,6 +1,7 @@
 """The answer in words: the decision first, numbers formatted for people, and warnings.
 
-Pure functions of a :class:`~simfunnel.optimization.select.Choice` and its spec.
+Pure functions of a :class:`~simfunnel.optimization.select.Choice` and its spec; the
+verdict and the sentence that leads with it are :mod:`simfunnel.optimization.verdict`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import pandas as pd
 
 from simfunnel.formatting import parameter_label
 from simfunnel.metrics import KPI_DOCS
-from simfunnel.optimization.select import Choice
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
 
 _LABELS = {
@@ -180,7 +180,7 @@ def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
+def common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
     """What every tied mix shares: the source they all fund most heavily."""
     if spec.budget is None or len(decisions) < 2:
         return ""
@@ -193,87 +193,6 @@ def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
         return ""
     floor = math.floor(share * 20) / 20  # a round 5% step below the smallest share
     return f"all of them keep {source.replace('_', ' ')} at {percent(floor)} or more"
-
-
-def sentence(spec: OptimizeSpec, choice: Choice) -> str:
-    """The answer, led by the verdict, every number with its interval.
-
-    What to do is :func:`simfunnel.optimization.verdict.verdict`'s, written once there.
-    """
-    from simfunnel.optimization.verdict import verdict
-
-    objectives = spec.objectives()
-    first = objectives[0]
-    thing = "split" if spec.budget is not None else "configuration"
-    table = choice.table
-    conf = f"{100 * spec.selection.confidence:.0f}%"
-    said = verdict(spec, choice)
-    if said.label is None:
-        rules = constraint_words(spec)
-        return (
-            f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
-            "relax a constraint, widen the search or run more trials."
-        )
-    row = table.loc[said.label]
-    label = kpi_label(first.kpi)
-    parts = [said.lead]
-    estimate = (
-        f"{label} {kpi_value(first.kpi, row[first.kpi])} ({conf} CI "
-        f"{kpi_interval(first.kpi, row[first.kpi + '_low'], row[first.kpi + '_high'])})"
-    )
-    if said.kind == "keep":
-        estimate += f" with your current {thing}"
-    v = said.versus
-    if said.kind in ("change", "fix") and v is not None:
-        rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
-        # the words follow the interval shown (the paired interval of the ratio)
-        if math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0):
-            word = "below" if rel < 0 else "above"
-            a, b = sorted((abs(lo), abs(hi)))
-            estimate += (
-                f", {percent(abs(rel))} {word} your current {thing} "
-                f"({conf} CI {100 * a:.0f}-{100 * b:.0f}%)"
-            )
-        elif math.isfinite(lo) and math.isfinite(hi):
-            estimate += (
-                f", not distinguishable from your current {thing} "
-                f"({percent(rel, signed=True)}, {conf} CI {percent(lo, signed=True)} "
-                f"to {percent(hi, signed=True)})"
-            )
-    parts.append(estimate + ".")
-    for o in objectives[1:]:
-        parts.append(
-            f"{kpi_label(o.kpi)} {kpi_value(o.kpi, row[o.kpi])} ({conf} CI "
-            f"{kpi_interval(o.kpi, row[o.kpi + '_low'], row[o.kpi + '_high'])})."
-        )
-    for c in spec.constraint_list():
-        word = "upper" if c.op == "<=" else "lower"
-        parts.append(
-            f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, within your limit of "
-            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
-            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
-            if c.violation(row[c.kpi + "_bound"]) <= 0
-            else f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, against your limit of "
-            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
-            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
-        )
-    if len(objectives) > 1:
-        parts.append(
-            f"{len(choice.front)} mix(es) form the Pareto front of "
-            f"{', '.join(kpi_label(o.kpi) for o in objectives)}."
-        )
-    elif said.kind != "keep" and said.label == choice.best and choice.tied:
-        n = len(choice.tied)
-        one, many = ("mix", "mixes") if spec.budget else ("configuration", "configurations")
-        noun = f"{one} is" if n == 1 else f"{many} are"
-        tied_decisions = [
-            {p: table.loc[x, p] for p in spec.decision_paths()} for x in [choice.best, *choice.tied]
-        ]
-        common = _common_feature(spec, tied_decisions)
-        parts.append(f"{n} other {noun} statistically tied" + (f"; {common}." if common else "."))
-    elif said.kind != "keep" and said.label == choice.best:
-        parts.append(f"No other {thing} re-run is statistically tied with it.")
-    return " ".join(parts)
 
 
 def current_summary(spec: OptimizeSpec) -> str:

@@ -15,7 +15,7 @@ from simfunnel.optimization import answer
 from simfunnel.optimization.search import SearchSummary, run_search, trials_frame
 from simfunnel.optimization.select import CURRENT, Choice, choose, run_selection
 from simfunnel.optimization.spec import OptimizeSpec, budget_path, load_optimize_spec
-from simfunnel.optimization.verdict import Verdict, verdict, versus_current
+from simfunnel.optimization.verdict import Verdict, sentence, verdict, versus_current
 
 _VERSUS_FIELDS = (
     "diff",
@@ -95,7 +95,7 @@ class OptimizationResult:
 
     def sentence(self) -> str:
         """The answer in words, led by the decision."""
-        return answer.sentence(self.spec, self.choice)
+        return sentence(self.spec, self.choice)
 
     def allocation(self) -> pd.DataFrame:
         """Weekly dollars by source: the recommendation, the current split and the tied mixes."""

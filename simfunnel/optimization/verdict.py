@@ -25,6 +25,16 @@ from typing import Any
 import pandas as pd
 
 from simfunnel.experiments.comparison import Comparison
+from simfunnel.optimization.answer import (
+    common_feature,
+    constraint_words,
+    describe_decision,
+    kpi_interval,
+    kpi_label,
+    kpi_value,
+    money,
+    percent,
+)
 from simfunnel.optimization.select import CURRENT, Choice
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario
 
@@ -105,8 +115,6 @@ def better(row: Any, minimize: bool) -> bool:
 
 def margin(row: Any, minimize: bool) -> tuple[str, str]:
     """How much a try beats the current setup: ``("2%", "-2% (95% CI -19% to +19%)")``."""
-    from simfunnel.optimization.answer import percent
-
     if row is None:
         return "0%", "no paired replications"
     rel, low, high = (float(row[k]) for k in ("rel_change", "rel_low", "rel_high"))
@@ -128,8 +136,6 @@ def rep_week_cost(spec: OptimizeSpec) -> float:
 
 def team_cost(spec: OptimizeSpec, reps_from: int, reps_to: int) -> str:
     """``3 more reps, about $7,200 a week in paid hours`` (or fewer, saving it)."""
-    from simfunnel.optimization.answer import money
-
     change = int(reps_to) - int(reps_from)
     amount = money(abs(change) * rep_week_cost(spec))
     noun = "rep" if abs(change) == 1 else "reps"
@@ -144,8 +150,6 @@ def _reps(table: pd.DataFrame, label: str) -> int | None:
 
 def verdict(spec: OptimizeSpec, choice: Choice) -> Verdict:
     """The recommendation of an optimisation and the sentence that leads its answer."""
-    from simfunnel.optimization.answer import constraint_words, describe_decision, kpi_label
-
     thing = "split" if spec.budget is not None else "configuration"
     conf = spec.selection.confidence
     first = spec.objectives()[0]
@@ -213,3 +217,82 @@ def verdict(spec: OptimizeSpec, choice: Choice) -> Verdict:
         + (team_note if team_stays else ""),
         versus,
     )
+
+
+def sentence(spec: OptimizeSpec, choice: Choice) -> str:
+    """The answer, led by the verdict, every number with its interval.
+
+    What to do is :func:`verdict`'s; the numbers follow it.
+    """
+    objectives = spec.objectives()
+    first = objectives[0]
+    thing = "split" if spec.budget is not None else "configuration"
+    table = choice.table
+    conf = f"{100 * spec.selection.confidence:.0f}%"
+    said = verdict(spec, choice)
+    if said.label is None:
+        rules = constraint_words(spec)
+        return (
+            f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
+            "relax a constraint, widen the search or run more trials."
+        )
+    row = table.loc[said.label]
+    label = kpi_label(first.kpi)
+    parts = [said.lead]
+    estimate = (
+        f"{label} {kpi_value(first.kpi, row[first.kpi])} ({conf} CI "
+        f"{kpi_interval(first.kpi, row[first.kpi + '_low'], row[first.kpi + '_high'])})"
+    )
+    if said.kind == "keep":
+        estimate += f" with your current {thing}"
+    v = said.versus
+    if said.kind in ("change", "fix") and v is not None:
+        rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
+        # the words follow the interval shown (the paired interval of the ratio)
+        if math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0):
+            word = "below" if rel < 0 else "above"
+            a, b = sorted((abs(lo), abs(hi)))
+            estimate += (
+                f", {percent(abs(rel))} {word} your current {thing} "
+                f"({conf} CI {100 * a:.0f}-{100 * b:.0f}%)"
+            )
+        elif math.isfinite(lo) and math.isfinite(hi):
+            estimate += (
+                f", not distinguishable from your current {thing} "
+                f"({percent(rel, signed=True)}, {conf} CI {percent(lo, signed=True)} "
+                f"to {percent(hi, signed=True)})"
+            )
+    parts.append(estimate + ".")
+    for o in objectives[1:]:
+        parts.append(
+            f"{kpi_label(o.kpi)} {kpi_value(o.kpi, row[o.kpi])} ({conf} CI "
+            f"{kpi_interval(o.kpi, row[o.kpi + '_low'], row[o.kpi + '_high'])})."
+        )
+    for c in spec.constraint_list():
+        word = "upper" if c.op == "<=" else "lower"
+        parts.append(
+            f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, within your limit of "
+            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
+            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
+            if c.violation(row[c.kpi + "_bound"]) <= 0
+            else f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, against your limit of "
+            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
+            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
+        )
+    if len(objectives) > 1:
+        parts.append(
+            f"{len(choice.front)} mix(es) form the Pareto front of "
+            f"{', '.join(kpi_label(o.kpi) for o in objectives)}."
+        )
+    elif said.kind != "keep" and said.label == choice.best and choice.tied:
+        n = len(choice.tied)
+        one, many = ("mix", "mixes") if spec.budget else ("configuration", "configurations")
+        noun = f"{one} is" if n == 1 else f"{many} are"
+        tied_decisions = [
+            {p: table.loc[x, p] for p in spec.decision_paths()} for x in [choice.best, *choice.tied]
+        ]
+        common = common_feature(spec, tied_decisions)
+        parts.append(f"{n} other {noun} statistically tied" + (f"; {common}." if common else "."))
+    elif said.kind != "keep" and said.label == choice.best:
+        parts.append(f"No other {thing} re-run is statistically tied with it.")
+    return " ".join(parts)
