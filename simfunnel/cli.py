@@ -540,7 +540,7 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
             [
                 kpi_label(kpi),
                 format_number(row["mean"], kind, statistic=True),
-                format_plus_minus(row.ci_low, row.ci_high, kind),
+                format_plus_minus(row.ci_low, row.ci_high, kind, row["mean"]),
                 _pct(row.rel_half_width),
                 kpi,
             ]
@@ -653,7 +653,7 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
         rows.append(Section(kpi_label(kpi)))
         for label, row in table.loc[kpi].iterrows():
             mean = format_number(row["mean"], kind, statistic=True)
-            ci = format_plus_minus(row.ci_low, row.ci_high, kind)
+            ci = format_plus_minus(row.ci_low, row.ci_high, kind, row["mean"])
             if label == baseline:
                 rows.append([f"  {label}", mean, ci, "baseline", ""])
             elif bool(row.get("baseline_near_zero", False)):
@@ -811,7 +811,8 @@ def _compare_across(args: argparse.Namespace) -> int:
             for level in result.levels:
                 row = table.loc[(level, kpi, label)]
                 mean = format_number(row["mean"], kind, statistic=True)
-                cells.append(f"{mean} {format_plus_minus(row['ci_low'], row['ci_high'], kind)}")
+                band = format_plus_minus(row["ci_low"], row["ci_high"], kind, row["mean"])
+                cells.append(f"{mean} {band if band.startswith('±') else f'({band})'}")
             rows.append(cells)
     columns = [Column("strategy", "<")] + [
         Column(f"{level} {words}" if words == "reps" else f"{words} = {level}")

@@ -183,11 +183,21 @@ def format_number(value: Any, kind: str = "number", *, statistic: bool = False) 
     return f"{x:.4f}".rstrip("0").rstrip(".") or "0"
 
 
-def format_plus_minus(low: Any, high: Any, kind: str) -> str:
-    """The half-width of a symmetric interval: ``± $83,494``."""
+def format_plus_minus(low: Any, high: Any, kind: str, mean: Any = None) -> str:
+    """The half-width of a symmetric interval: ``± $83,494``.
+
+    Given the ``mean``, an interval that is not symmetric about it (one cut at a
+    KPI's bound, a burnout at 0) reads as its two ends, ``0.000 to 0.012``: a
+    half-width would suggest a bound below 0.
+    """
     if _missing(low) or _missing(high):
         return "-"
-    return "± " + format_number((float(high) - float(low)) / 2, kind, statistic=True)
+    lo, hi = float(low), float(high)
+    if lo == hi:  # no spread: in words
+        return format_interval(lo, hi, kind)
+    if not _missing(mean) and abs((float(mean) - lo) - (hi - float(mean))) > 0.01 * (hi - lo):
+        return format_interval(lo, hi, kind)
+    return "± " + format_number((hi - lo) / 2, kind, statistic=True)
 
 
 def format_interval(low: Any, high: Any, kind: str) -> str:

@@ -51,10 +51,18 @@ def test_compare_against_a_baseline_near_zero_gives_the_difference(quiet):
     for (kpi, _), row in rows.items():  # no interval beyond what the KPI can be
         assert _within_bounds(kpi, row["ci_low"], row["ci_high"]), (kpi, row)
         assert row["rel_high"] is None or row["rel_high"] <= 100, (kpi, row)
-    text = run_cli(*args, "--kpis", "burnout_index,customers", env={"COLUMNS": "100"})
+    text = run_cli(
+        *args, "--kpis", "burnout_index,customers,reps_quit,stale_share", env={"COLUMNS": "120"}
+    )
     lines = text.stdout.splitlines()
-    line = lines[lines.index("Burnout index (0-1)") + 2]
+    at = lines.index("Burnout index (0-1)")
+    assert lines[at + 1].split()[:5] == ["quiet", "0.000", "all", "replications", "0.000"]
+    line = lines[at + 2]
     assert line.split()[0] == "volume_heavy" and line.endswith("(absolute)"), line
+    for line in lines:  # a half-width only where the interval is symmetric, so never below 0
+        found = re.search(r"^\s+\S+\s+([\d,.]+)%?\s+± ([\d,.]+)", line)
+        if found:
+            assert float(found.group(1).replace(",", "")) >= float(found.group(2).replace(",", ""))
     assert "too near 0 for a percentage" in text.stdout
     assert not re.search(r"[\d,.]{6,}%", text.stdout)  # no +101,491.4%
 
