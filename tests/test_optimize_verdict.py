@@ -102,3 +102,26 @@ def test_the_cost_of_fewer_reps_is_a_saving(reps):
     assert team_cost(SPEC, 10, reps).startswith(
         f"{10 - reps} reps fewer than your 10, saving about $"
     )
+
+
+def test_a_better_mix_found_at_the_current_team_is_said_beside_the_recommendation(tmp_path):
+    from simfunnel.optimization import optimize
+    from simfunnel.reporting.budget_mix import team_size_takeaway
+
+    spec = SPEC.model_dump(mode="json")
+    spec.update(trials=2, batch_size=2, overrides={"run.horizon_days": 40, "run.warmup_days": 7})
+    spec["selection"] = {"top": 1, "replications": 3}
+    result = optimize(spec, tmp_path / "s", backend="serial", progress=False)
+    recommended = float(result.best["cac"])
+    own = 8  # balanced's own team
+    table = pd.DataFrame(
+        [
+            {"reps": own, "feasible": True, "candidate": "trial 0", "cac": recommended / 2},
+            {"reps": 14, "feasible": True, "candidate": "trial 1", "cac": recommended * 2},
+        ]
+    ).set_index("reps")
+    text = team_size_takeaway(table, "cac", result)
+    assert f"At your {own} reps, a search of its own found CAC $" in text
+    assert "the two searches differ by chance" in text
+    table.loc[own, "cac"] = recommended * 1.5  # no better: nothing more to say
+    assert "a search of its own" not in team_size_takeaway(table, "cac", result)

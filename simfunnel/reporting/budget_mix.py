@@ -309,8 +309,15 @@ def convergence_takeaway(result: OptimizationResult) -> str:
     )
 
 
-def team_size_takeaway(table: pd.DataFrame, objective: str) -> str:
-    """The objective of the best mix at the smallest and the largest team."""
+def team_size_takeaway(
+    table: pd.DataFrame, objective: str, result: OptimizationResult | None = None
+) -> str:
+    """The objective of the best mix at the smallest and the largest team.
+
+    With the main ``result``, a search at the current team that found a better mix
+    than the recommendation is said, so that the page never leaves the two side by
+    side unexplained.
+    """
     rows = table[table["feasible"].astype(bool)]
     if rows.empty:
         return "No mix meets the constraints at any team size."
@@ -319,7 +326,27 @@ def team_size_takeaway(table: pd.DataFrame, objective: str) -> str:
     text += kpi_value(objective, float(rows.loc[first, objective]))
     if last != first:
         text += f"; with {last} reps, {kpi_value(objective, float(rows.loc[last, objective]))}"
-    return text + "."
+    text += "."
+    best = result.best if result is not None else None
+    if result is None or best is None:
+        return text
+    from simfunnel.optimization.spec import base_scenario
+
+    own = int(base_scenario(result.spec).team.reps)
+    minimize = result.spec.objectives()[0].minimize
+    if own not in rows.index:
+        return text
+    found, recommended = float(rows.loc[own, objective]), float(best[objective])
+    if (found < recommended) if minimize else (found > recommended):
+        reps = int(best["team.reps"]) if "team.reps" in best.index else own
+        with_team = f" with {reps} reps" if reps != own else ""
+        text += (
+            f" At your {own} reps, a search of its own found {kpi_label(objective)} "
+            f"{kpi_value(objective, found)}, better than the recommendation's "
+            f"{kpi_value(objective, recommended)}{with_team}: the two searches differ by "
+            "chance; run more trials and replications before acting on either."
+        )
+    return text
 
 
 def team_size_table(table: pd.DataFrame, sources: list[str], objective: str) -> pd.DataFrame:
