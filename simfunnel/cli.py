@@ -616,7 +616,7 @@ def _cmd_replicate(args: argparse.Namespace) -> int:
             [
                 kpi_label(kpi),
                 format_number(row["mean"], kind, statistic=True),
-                format_plus_minus(row.ci_low, row.ci_high, kind),
+                format_plus_minus(row.ci_low, row.ci_high, kind, row["mean"]),
                 _pct(row.rel_half_width),
                 kpi,
             ]
@@ -644,12 +644,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from simfunnel.textio import check_output_file
 
         check_output_file(args.csv, "--csv")
+    if args.xlsx:
+        _check_xlsx_path(args.xlsx)
     if args.vary:
         return _compare_across(args)
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
     overrides = _overrides(args.set)
-    if args.xlsx:
-        _check_xlsx_path(args.xlsx)
     result = compare(
         args.scenarios,
         args.n,
@@ -690,7 +690,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             for key, value in row.items():
                 if key in ("n", "n_pairs"):
                     record[str(key)] = int(value)
-                elif key == "significant":
+                elif key in ("significant", "baseline_near_zero"):
                     record[str(key)] = bool(value)
                 else:
                     record[str(key)] = None if math.isnan(float(value)) else float(value)
@@ -712,6 +712,8 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
         Section,
         format_change,
         format_change_interval,
+        format_difference,
+        format_difference_interval,
         format_number,
         format_plus_minus,
         kpi_kind,
@@ -721,14 +723,29 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
     )
 
     rows: list[Any] = []
+    absolute = False
     for kpi in dict.fromkeys(table.index.get_level_values("kpi")):
         kind = kpi_kind(kpi)
         rows.append(Section(kpi_label(kpi)))
         for label, row in table.loc[kpi].iterrows():
             mean = format_number(row["mean"], kind, statistic=True)
-            ci = format_plus_minus(row.ci_low, row.ci_high, kind)
+            ci = format_plus_minus(row.ci_low, row.ci_high, kind, row["mean"])
             if label == baseline:
                 rows.append([f"  {label}", mean, ci, "baseline", ""])
+            elif bool(row.get("baseline_near_zero", False)):
+                # against a baseline near 0 a percentage says nothing: the difference
+                mark = " *" if row.significant else "  "
+                band = format_difference_interval(row.diff_low, row.diff_high, kind)
+                rows.append(
+                    [
+                        f"  {label}",
+                        mean,
+                        ci,
+                        format_difference(row["diff"], kind) + mark,
+                        f"{band} (absolute)",
+                    ]
+                )
+                absolute = True
             else:
                 mark = " *" if row.significant else "  "
                 change = format_change(row.rel_change) + mark
@@ -758,7 +775,13 @@ def _comparison_text(table: Any, baseline: str, about: dict[str, Any]) -> str:
         f"baseline {baseline}.\nMeans with 95% t intervals; the change against the baseline "
         "with a paired 95% interval; * where that interval excludes 0 (significant)."
     )
-    return wrap(head) + "\n\n" + render_table(columns, rows)
+    text = wrap(head) + "\n\n" + render_table(columns, rows)
+    if absolute:
+        text += "\n" + wrap(
+            "(absolute): the baseline is too near 0 for a percentage, so the change is the "
+            "difference itself, with its paired 95% interval (percentage points for shares)."
+        )
+    return text
 
 
 def _check_xlsx_path(path: str) -> None:
@@ -803,27 +826,33 @@ def _compare_across(args: argparse.Namespace) -> int:
         max_leads=args.max_leads,
         max_runs=args.max_runs,
     )
-    verdicts = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
+    verdicts: dict[str, str] = {k: result.verdict(k) for k in ("cac", "ltv_to_cac") if k in kpis}
     table = result.table(kpis)
+    about = {
+        "scenarios": result.scenarios,
+        "baseline": result.scenarios[0],
+        "levels": list(result.levels),
+        "replications": args.n,
+        "seed": args.seed,
+        "overrides": _overrides(args.set),
+        "confidence": result.confidence,
+    }
+    if args.xlsx:
+        from simfunnel.reporting.workbook import across_sheets, write_workbook
+
+        sheets = across_sheets(table, result.parameter, result.scenarios[0], about, verdicts)
+        write_workbook(sheets, args.xlsx)
     if args.json:
         records = table.reset_index().replace({math.nan: None}).to_dict(orient="records")
         print(
             json.dumps(
-                {
-                    "parameter": result.parameter,
-                    "levels": list(result.levels),
-                    "baseline": result.scenarios[0],
-                    "replications": args.n,
-                    "seed": args.seed,
-                    "overrides": _overrides(args.set),
-                    "confidence": result.confidence,
-                    "verdicts": verdicts,
-                    "rows": records,
-                },
+                {"parameter": result.parameter, **about, "verdicts": verdicts, "rows": records},
                 indent=2,
                 default=str,
             )
         )
+        if args.xlsx:
+            print(f"table written to {args.xlsx}", file=sys.stderr)
         return 0
     if args.csv:
         table.to_csv(args.csv)
@@ -858,15 +887,17 @@ def _compare_across(args: argparse.Namespace) -> int:
             for level in result.levels:
                 row = table.loc[(level, kpi, label)]
                 mean = format_number(row["mean"], kind, statistic=True)
-                cells.append(f"{mean} {format_plus_minus(row['ci_low'], row['ci_high'], kind)}")
+                band = format_plus_minus(row["ci_low"], row["ci_high"], kind, row["mean"])
+                cells.append(f"{mean} {band if band.startswith('±') else f'({band})'}")
             rows.append(cells)
     columns = [Column("strategy", "<")] + [
         Column(f"{level} {words}" if words == "reps" else f"{words} = {level}")
         for level in result.levels
     ]
     print(render_table(columns, rows))
-    if args.csv:
-        print(f"table written to {args.csv}")
+    for path in (args.csv, args.xlsx):
+        if path:
+            print(f"table written to {path}")
     return 0
 
 

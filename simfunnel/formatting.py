@@ -183,17 +183,29 @@ def format_number(value: Any, kind: str = "number", *, statistic: bool = False) 
     return f"{x:.4f}".rstrip("0").rstrip(".") or "0"
 
 
-def format_plus_minus(low: Any, high: Any, kind: str) -> str:
-    """The half-width of a symmetric interval: ``± $83,494``."""
+def format_plus_minus(low: Any, high: Any, kind: str, mean: Any = None) -> str:
+    """The half-width of a symmetric interval: ``± $83,494``.
+
+    Given the ``mean``, an interval that is not symmetric about it (one cut at a
+    KPI's bound, a burnout at 0) reads as its two ends, ``0.000 to 0.012``: a
+    half-width would suggest a bound below 0.
+    """
     if _missing(low) or _missing(high):
         return "-"
-    return "± " + format_number((float(high) - float(low)) / 2, kind, statistic=True)
+    lo, hi = float(low), float(high)
+    if lo == hi:  # no spread: in words
+        return format_interval(lo, hi, kind)
+    if not _missing(mean) and abs((float(mean) - lo) - (hi - float(mean))) > 0.01 * (hi - lo):
+        return format_interval(lo, hi, kind)
+    return "± " + format_number((hi - lo) / 2, kind, statistic=True)
 
 
 def format_interval(low: Any, high: Any, kind: str) -> str:
-    """``$26,737 to $29,079``."""
+    """``$26,737 to $29,079``; ``all replications 0`` where every replication agrees."""
     if _missing(low) or _missing(high):
         return "-"
+    if float(low) == float(high):  # no spread at all: said in words, not "0 to 0"
+        return f"all replications {format_number(low, kind)}"
     lo = format_number(low, kind, statistic=True)
     hi = format_number(high, kind, statistic=True)
     return f"{lo} to {hi}"
@@ -206,10 +218,41 @@ def format_change(rel: Any) -> str:
     return f"{100 * float(rel):+,.1f}%"
 
 
-def format_change_interval(low: Any, high: Any) -> str:
-    """``-89.5% to -84.6%``."""
+def format_difference(value: Any, kind: str) -> str:
+    """A signed difference in the KPI's unit: ``+0.587``, ``-$1,200``, ``+60.8 pp``.
+
+    A difference of shares is in percentage points (``pp``), never a bare ``%`` that
+    would read as a relative change.
+    """
+    if _missing(value):
+        return "-"
+    x = float(value)
+    if kind == "share":
+        text = f"{100 * abs(x):,.1f} pp"
+    else:
+        text = format_number(abs(x), kind, statistic=True)
+    return text if x == 0 else ("+" if x > 0 else "-") + text
+
+
+def format_difference_interval(low: Any, high: Any, kind: str) -> str:
+    """``+0.451 to +0.547``; ``the same in every replication`` without spread."""
     if _missing(low) or _missing(high):
         return "-"
+    if float(low) == float(high):
+        return "the same in every replication"
+    return f"{format_difference(low, kind)} to {format_difference(high, kind)}"
+
+
+#: What a table prints beside a difference that stands in for a relative change.
+NEAR_ZERO_NOTE = "absolute: the baseline is too near 0 for a percentage"
+
+
+def format_change_interval(low: Any, high: Any) -> str:
+    """``-89.5% to -84.6%``; ``the same in every replication`` without spread."""
+    if _missing(low) or _missing(high):
+        return "-"
+    if float(low) == float(high):
+        return "the same in every replication"
     return f"{format_change(low)} to {format_change(high)}"
 
 

@@ -85,6 +85,23 @@ HIGHER_IS_BETTER = frozenset(
 )
 
 
+#: KPIs that can be negative; every other KPI is at least 0.
+SIGNED_KPIS = frozenset({"profit"})
+#: KPIs that are at most 1 besides the shares: rates, utilisation and the burnout index.
+AT_MOST_ONE = frozenset({"conversion_rate", "contact_rate", "rep_utilization", "burnout_index"})
+
+
+def kpi_bounds(kpi: str) -> tuple[float, float]:
+    """The lowest and highest values a KPI can take.
+
+    ``(0, 1)`` for shares, rates and the burnout index, ``(0, inf)`` for counts, costs
+    and times, and no bound for profit.
+    """
+    low = -math.inf if kpi in SIGNED_KPIS else 0.0
+    high = 1.0 if kpi in AT_MOST_ONE or kpi.endswith("_share") else math.inf
+    return low, high
+
+
 def higher_is_better(kpi: str) -> bool:
     """True when a larger value of ``kpi`` is the better one."""
     return kpi in HIGHER_IS_BETTER

@@ -119,3 +119,91 @@ def test_bad_vary_is_one_line(vary):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "vary" in lines[0] and "Traceback" not in result.stderr
+
+
+VARY = (
+    "compare",
+    "volume_heavy",
+    "quality_heavy",
+    "--vary",
+    "team.reps=4,8",
+    "-n",
+    "2",
+    "--backend",
+    "serial",
+    "--set",
+    "run.horizon_days=40",
+    "--set",
+    "run.warmup_days=7",
+    "--quiet",
+)
+
+
+def _workbook_rows(path):
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(path)["Comparison by level"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
+    return rows[0], rows[1:]
+
+
+@pytest.mark.parametrize("extra", [(), ("--json",), ("--csv", "t.csv")])
+def test_compare_vary_writes_every_output_asked_for(tmp_path, extra):
+    # with --vary, --xlsx once wrote nothing and still exited 0
+    extra = tuple(str(tmp_path / a) if a.endswith(".csv") else a for a in extra)
+    book = tmp_path / "across.xlsx"
+    result = run_cli(*VARY, "--xlsx", str(book), *extra)
+    assert result.returncode == 0, result.stderr
+    head, rows = _workbook_rows(book)
+    assert head[:4] == ["team: reps", "KPI", "strategy", "mean"]
+    assert {r[0] for r in rows} == {4, 8}
+    assert {r[2] for r in rows} == {"volume_heavy", "quality_heavy"}
+    base = next(r for r in rows if r[2] == "volume_heavy")
+    assert base[6] == "baseline"
+    if "--json" in extra:
+        payload = json.loads(result.stdout)  # the workbook's line goes to stderr
+        cac = {
+            (r["team.reps"], r["scenario"]): r["mean"] for r in payload["rows"] if r["kpi"] == "cac"
+        }
+        shown = {(r[0], r[2]): r[3] for r in rows if r[1] == "CAC (cost per customer)"}
+        assert shown == pytest.approx(cac)
+    else:
+        assert f"table written to {book}" in result.stdout
+    if "--csv" in extra:
+        assert (tmp_path / "t.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--xlsx", "out.csv", "--xlsx {}: the file name must end in .xlsx"),
+        ("--xlsx", "no/out.xlsx", "no such folder"),
+        ("--csv", "no/out.csv", "does not exist"),
+    ],
+)
+def test_compare_vary_refuses_an_output_it_cannot_write_before_running(tmp_path, flag, value, says):
+    target = str(tmp_path / value)
+    result = run_cli(*VARY, flag, target, timeout=30)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert line.splitlines() == [line] and says.format(target) in line
+
+
+def test_compare_vary_json_and_csv_together_are_refused_in_one_line(tmp_path):
+    result = run_cli(*VARY, "--json", "--csv", str(tmp_path / "t.csv"), timeout=30)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert line.splitlines() == [line] and "not allowed with argument --json" in line
+
+
+def test_compare_without_vary_writes_the_workbook_beside_json(tmp_path):
+    import openpyxl
+
+    plain = [a for a in VARY if a not in ("--vary", "team.reps=4,8")]
+    book = tmp_path / "plain.xlsx"
+    result = run_cli(*plain, "--json", "--xlsx", str(book))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    sheet = openpyxl.load_workbook(book)["Comparison"]
+    shown = [[c.value for c in row] for row in sheet.iter_rows(min_row=4)]
+    assert len(shown) == len(rows) and {r[1] for r in shown} == {"volume_heavy", "quality_heavy"}

@@ -147,6 +147,7 @@ def seen(pages, browser) -> dict[str, dict]:
                     .filter(([, right]) => right > window.innerWidth)"""
             ),
             "verdict_box": None,
+            "text": page.inner_text("body"),
         }
         if kind == "batch_index":
             row = page.locator("table tbody tr").first
@@ -190,6 +191,57 @@ def test_verdict_on_the_first_screen(kind, seen, request):
     box = seen[kind]["verdict_box"]
     assert box is not None, "no verdict found on the page (or in its headline JSON)"
     assert box["y"] + box["height"] <= HEIGHT, f"the verdict starts {round(box['y'])} px down"
+
+
+# What no report page may print: a Python dict or list literal, a negative bound for a
+# KPI that cannot be negative, or a percentage above 10,000%.
+RAW_LITERAL = re.compile(r"\{\s*['\"][^'\"]+['\"]\s*:|\[\s*'[^']*'\s*(,\s*'[^']*'\s*)*\]")
+# an interval whose low end is negative and whose high end is unsigned is a mean's
+# (changes and differences print both ends signed: "-19% to +19%")
+# ("-1 to 1" is the range of a correlation, not an interval)
+NEGATIVE_BOUND = re.compile(r"(?<![\w+])-(?!1 to 1\b)\$?\d[\d,.]*%?\s+to\s+\$?\d")
+HUGE_PERCENT = re.compile(r"\d{2,3}(,\d{3})+(\.\d+)?\s?%|\d{5,}(\.\d+)?\s?%")
+
+
+def page_lines(seen, kind):
+    return [line for line in seen[kind]["text"].splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_raw_dict_or_list_literal(kind, seen):
+    raw = [line[:120] for line in page_lines(seen, kind) if RAW_LITERAL.search(line)]
+    assert raw == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_negative_bound_for_a_kpi_that_cannot_be_negative(kind, seen):
+    # profit is the one KPI that can be negative
+    bad = [
+        line[:160]
+        for line in page_lines(seen, kind)
+        if NEGATIVE_BOUND.search(line) and "profit" not in line.lower()
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_percentage_above_10000(kind, seen):
+    huge = [line[:160] for line in page_lines(seen, kind) if HUGE_PERCENT.search(line)]
+    assert huge == []
+
+
+def test_the_page_checks_catch_what_they_look_for():
+    assert RAW_LITERAL.search("{'trials': 10, 'cac': 14888.1}")
+    assert RAW_LITERAL.search("['referral', 'paid_social']")
+    assert not RAW_LITERAL.search("CAC $14,900 (95% CI $13,200-16,600)")
+    assert NEGATIVE_BOUND.search("burnout 0.04 (95% CI -0.013 to 0.100)")
+    assert NEGATIVE_BOUND.search("CAC (95% CI -$2,081 to $291,216)")
+    assert not NEGATIVE_BOUND.search("-17%, 95% CI -38% to +12%")
+    assert not NEGATIVE_BOUND.search("(95% CI 0.0 to 0.3)")
+    assert not NEGATIVE_BOUND.search("Spearman's rank correlation (-1 to 1; the sign")
+    assert HUGE_PERCENT.search("+101,491.4% (+59,009.2% to +174,505.8%)")
+    assert HUGE_PERCENT.search("raises revenue by 12345%")
+    assert not HUGE_PERCENT.search("raises CAC by 716% (95% CI 164% to 2421%)")
 
 
 def test_screenshots_are_kept_beside_each_report(pages, seen):

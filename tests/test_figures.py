@@ -416,3 +416,22 @@ def test_axis_labels_never_show_an_identifier():
         label = kpi_label(kpi)
         assert "_" not in label and not label[0].islower(), (kpi, label)
     assert kpi_label("cac") == "CAC (USD per customer)"
+
+
+def test_what_if_panel_reproduces_the_baseline_when_nothing_is_moved():
+    pytest.importorskip("ipywidgets")
+    from simfunnel.reporting.whatif import what_if_panel
+
+    # quality_heavy splits $30,000 as 10/12/8: shares 33.3%, 40% and 26.7%, not 33/40/27
+    panel = what_if_panel("quality_heavy", {}, seed=3, replications=2, horizon_days=40)
+    shares = {k: s.value for k, s in panel.sliders.items() if k != "team"}
+    assert shares == pytest.approx(
+        {"referral": 100 / 3, "organic_search": 40.0, "targeted_events": 80 / 3}, abs=0.05
+    ), shares
+    before = panel.children[-1].value
+    panel.run()  # nothing moved: the what-if is the scenario as it is, to the cent
+    assert panel.then == panel.now
+    assert panel.children[-1].value == before
+    panel.sliders["referral"].value = 50.0  # a move changes the figures
+    panel.run()
+    assert panel.then != panel.now

@@ -1,6 +1,7 @@
 """`simfunnel optimize` through the real command line: the answer, and every bad input."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -209,3 +210,34 @@ def test_budget_mix_report_from_a_spec_file(cli, tmp_path):
     assert (tmp_path / "study" / "by-team-size" / "reps-10" / "study.db").is_file()
     html = (tmp_path / "r" / "budget_mix.html").read_text()
     assert "Which mix for my team?" in html and html.count("<img") >= 5
+
+
+def _no_raw_identifiers(text):
+    assert not re.search(r"[{}\[\]]|\bsources\.|\bteam\.reps\b|budget_per_week_usd", text), text
+
+
+def test_a_best_try_within_the_noise_keeps_the_current_split(cli, tmp_path):
+    # seed 2: the best try (10 reps) has a lower mean CAC than the current split, but
+    # its paired interval against it includes no change. The answer once opened
+    # "Put $... with 10 reps" and then called it not distinguishable.
+    spec = with_(seed=2)
+    args = ["optimize", write(tmp_path, spec), "--out", str(tmp_path / "s"), "--quiet"]
+    done = cli(*args, "--backend", "serial", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["verdict"] == "keep" and answer["recommendation"]["label"] == "current"
+    text = answer["sentence"]
+    found = re.match(
+        r"Keep your current split; nothing tried beats it on CAC by more than (\d+)%: the best "
+        r"try changes it by ([+-]\d+)%, 95% CI ([+-]\d+)% to ([+-]\d+)%, which 4 replications "
+        r"cannot tell from no change\.",
+        text,
+    )
+    assert found, text
+    gain, rel, low, high = (int(g) for g in found.groups())
+    assert low <= 0 <= high and gain == max(-rel, 0)
+    assert "Put $" not in text and "not distinguishable" not in text
+    _no_raw_identifiers(text)
+    # the words on the terminal are the same verdict
+    again = cli(*args, "--resume", "--backend", "serial")
+    assert again.returncode == 0 and again.stdout.splitlines()[0] == text

@@ -192,16 +192,20 @@ def test_parameter_sweep_notebook(sweep_report):
     out, result = sweep_report  # shared with the browser check (conftest.py)
     assert result.returncode == 0, result.stderr
     facts = json.loads((out / "parameter_sweep.json").read_text())
-    assert facts["points"] == 4
+    assert facts["points"] == 6
+    # every point meets the constraint: counted over all six, not the five best listed
+    assert len(facts["best"]) == 5
+    assert facts["points_meeting_constraints"] == 6
+    assert "; 6 of 6 points meet the constraints." in facts["verdict"]
     assert facts["best"] and all(b["burnout_index"] <= 0.9 for b in facts["best"])
     # with two levels a side, the best point sits on a bound of team.reps: the report warns
     assert any("team: reps" in w for w in facts["warnings"])
     page = html.unescape((out / "parameter_sweep.html").read_text())
     assert page.index(facts["verdict"]) < page.index("Warning:") < page.index("<img")
     assert facts["verdict"].startswith("Best under burnout index (0-1) at most 0.900: team: reps")
-    assert facts["provenance"]["replications"] == 1 and "design:</strong> grid, 4 points" in page
+    assert facts["provenance"]["replications"] == 1 and "design:</strong> grid, 6 points" in page
     assert facts["best"][0]["cac"] == min(b["cac"] for b in facts["best"])
-    assert 1 <= len(facts["pareto_front"]) <= 4
+    assert 1 <= len(facts["pareto_front"]) <= 6
     assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
     assert (out / "store" / "metadata.json").is_file()  # the sweep was stored
     book = openpyxl.load_workbook(out / "parameter_sweep.xlsx")
@@ -228,6 +232,32 @@ def test_unknown_parameter_and_wrong_type_are_refused_before_running(tmp_path):
     assert nb.returncode == 2 and "is not one of" in nb.stderr
 
 
+@pytest.mark.parametrize(
+    ("notebook", "name", "value", "says"),
+    [
+        ("scenario", "scenario", "nope", "parameter scenario: 'nope' is neither a file nor"),
+        ("scenario", "overrides", '{"team.nope": 3}', "parameter overrides: team.nope: unknown"),
+        ("scenario", "backend", "threads", "parameter backend: must be one of serial"),
+        ("volume_vs_quality", "scenarios", '["balanced", "nope"]', "parameter scenarios: 'nope'"),
+        ("volume_vs_quality", "baseline", "nope", "parameter baseline: 'nope' is not among"),
+        ("parameter_sweep", "objective", "nope", "parameter objective: 'nope' is not among the"),
+        ("parameter_sweep", "heatmap_kpi", "nope", "parameter heatmap_kpi: 'nope' is not among"),
+        ("parameter_sweep", "constraints", '{"nope": {"max": 1}}', "parameter constraints: 'no"),
+        ("calibration", "mapping", "nope", "parameter mapping: 'nope' is neither a preset"),
+        ("budget_mix", "example", '{"scenario": "nope"}', "parameter example: "),
+    ],
+)
+def test_a_name_that_names_nothing_is_refused_before_the_kernel(
+    tmp_path, notebook, name, value, says
+):
+    out = tmp_path / "r"
+    result = run_cli("report", notebook, "--out", str(out), "-p", name, value, timeout=60)
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert says in line and line.splitlines() == [line]
+    assert "cell" not in line and not out.exists()  # no cell ran, nothing written
+
+
 def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
     result = run_cli(
         "report",
@@ -235,8 +265,8 @@ def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
         "--out",
         str(tmp_path),
         "-p",
-        "scenarios",
-        '["volume_heavy", "no_such_scenario"]',
+        "team_sizes",
+        "[-1]",  # no name: found wrong only when the cell builds the team
         "-p",
         "replications",
         "2",
@@ -248,7 +278,7 @@ def test_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path):
     named = r"volume_vs_quality: cell (\d+) \('([^']*)'\) failed: ScenarioError"
     match = re.search(named, lines[0])
     assert match, lines[0]
-    assert "no_such_scenario" in lines[0] and "partial notebook is kept" in lines[0]
+    assert "team.reps: must be >= 1" in lines[0] and "partial notebook is kept" in lines[0]
     partial = nbformat.read(tmp_path / "volume_vs_quality.ipynb", as_version=4)
     errors = [
         o for c in partial.cells for o in c.get("outputs", []) if o.get("output_type") == "error"

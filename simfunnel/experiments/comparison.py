@@ -18,8 +18,8 @@ from simfunnel.experiments.backends import Backend, Done
 from simfunnel.experiments.replications import (
     ScenarioLike,
     backend_context,
+    kpi_interval,
     rounding,
-    t_interval,
 )
 from simfunnel.experiments.runner import PointTask, run_point
 from simfunnel.limits import check_limits
@@ -33,6 +33,31 @@ MIN_BOOTSTRAP_PAIRS = 20
 #: scipy.stats.bootstrap's method for the ratio interval: BCa corrects the percentile
 #: interval's bias and skew (where it cannot be computed, the percentile interval is used).
 BOOTSTRAP_METHOD = "BCa"
+
+#: A relative change is shown only while the baseline's mean is at least this share of
+#: the strategy's, and the baseline's own interval does not reach 0: against a baseline
+#: near zero (a burnout of 0.0006), a percentage says nothing (+101,491%), and the
+#: absolute difference is shown instead.
+NEAR_ZERO_SHARE = 0.1
+
+
+def baseline_near_zero(base_mean: float, base_low: float, mean: float, kpi: str = "") -> bool:
+    """Whether the baseline is too near 0 for a relative change to mean much.
+
+    True when the baseline's mean is 0 (and the strategy's is not), under
+    :data:`NEAR_ZERO_SHARE` of the strategy's, or, for a KPI that cannot be negative,
+    when the baseline's own interval reaches down to 0 (it cannot be told from 0).
+    """
+    from simfunnel.metrics import kpi_bounds
+
+    if not (math.isfinite(base_mean) and math.isfinite(mean)):
+        return False
+    if base_mean == 0:
+        return mean != 0
+    if abs(base_mean) < NEAR_ZERO_SHARE * abs(mean):
+        return True
+    return kpi_bounds(kpi)[0] == 0 and math.isfinite(base_low) and base_low <= 0
+
 
 #: The KPIs a comparison shows first.
 HEADLINE_KPIS = (
@@ -77,8 +102,8 @@ class Comparison:
         """Per KPI and scenario: mean and interval; paired difference against the baseline.
 
         Columns: ``n, mean, ci_low, ci_high, n_pairs, diff, diff_low, diff_high,
-        rel_change, rel_low, rel_high, significant, paired_half_width,
-        unpaired_half_width``. The interval of a mean is Student's t (scipy's
+        rel_change, rel_low, rel_high, significant, baseline_near_zero,
+        paired_half_width, unpaired_half_width``. The interval of a mean is Student's t (scipy's
         ``ttest_1samp``), of a difference the paired t (``ttest_rel``). The relative
         change is the ratio of the means minus one, with a paired interval (see
         :func:`ratio_interval`), so a positive KPI's change never reads beyond -100%.
@@ -87,6 +112,9 @@ class Comparison:
         ratio is undefined, as when the baseline's mean is 0). A replication where a
         KPI is undefined (CAC without customers) is left out of that KPI: ``n`` counts
         the values behind the mean, ``n_pairs`` the replications behind the difference.
+        A mean's interval respects the KPI's bounds (:func:`kpi_interval`). Against a
+        baseline near zero (:func:`baseline_near_zero`) the relative change is NaN and
+        ``baseline_near_zero`` true: the difference is the one to show.
         """
         kpis = list(kpis or KPI_NAMES)
         wide = self.runs.pivot(index="replication", columns="scenario")
@@ -94,9 +122,10 @@ class Comparison:
         for kpi in kpis:
             base = wide[(kpi, self.baseline)].to_numpy(dtype=float)
             base_mean = float(np.nanmean(base)) if np.isfinite(base).any() else math.nan
+            base_low = kpi_interval(kpi, base, self.confidence)[1]
             for label in self.scenarios:
                 x = wide[(kpi, label)].to_numpy(dtype=float)
-                mean, low, high = t_interval(x, self.confidence)
+                mean, low, high = kpi_interval(kpi, x, self.confidence)
                 row: dict[str, Any] = {
                     "kpi": kpi,
                     "scenario": label,
@@ -115,12 +144,17 @@ class Comparison:
                         rel_low=0.0,
                         rel_high=0.0,
                         significant=False,
+                        baseline_near_zero=False,
                         paired_half_width=0.0,
                         unpaired_half_width=0.0,
                     )
                 else:
                     d_mean, d_low, d_high = paired_interval(x, base, self.confidence)
                     rel_low, rel_high = ratio_interval(x, base, self.confidence)
+                    rel = d_mean / base_mean if base_mean else math.nan
+                    near_zero = baseline_near_zero(base_mean, base_low, mean, kpi)
+                    if near_zero:  # the absolute difference speaks instead
+                        rel = rel_low = rel_high = math.nan
                     decided_by = (
                         (rel_low, rel_high)
                         if math.isfinite(rel_low) and math.isfinite(rel_high)
@@ -130,10 +164,11 @@ class Comparison:
                         diff=d_mean,
                         diff_low=d_low,
                         diff_high=d_high,
-                        rel_change=d_mean / base_mean if base_mean else math.nan,
+                        rel_change=rel,
                         rel_low=rel_low,
                         rel_high=rel_high,
                         significant=excludes_zero(*decided_by),
+                        baseline_near_zero=near_zero,
                         paired_half_width=(d_high - d_low) / 2,
                         unpaired_half_width=_welch_half_width(x, base, self.confidence),
                     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -60,6 +61,43 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
         return mean, mean, mean
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
     return mean, float(ci.low), float(ci.high)
+
+
+def kpi_interval(
+    kpi: str, values: np.ndarray, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean and confidence interval of a KPI that respects the KPI's bounds.
+
+    Student's t (:func:`t_interval`) where it stays within the values the KPI can take
+    (:func:`~simfunnel.metrics.kpi_bounds`: a burnout index in 0-1, a count at least 0);
+    where it would cross a bound, as a t interval does for a burnout near 0 from few
+    replications, scipy's bootstrap of the mean on the KPI's own scale instead (BCa,
+    else percentile): its bounds are means of resampled values, so they stay in range.
+    """
+    from simfunnel.metrics import kpi_bounds
+
+    mean, low, high = t_interval(values, confidence)
+    floor, ceiling = kpi_bounds(kpi)
+    if not (math.isfinite(low) and math.isfinite(high)) or (low >= floor and high <= ceiling):
+        return mean, low, high
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    for method in ("BCa", "percentile"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BCa's degenerate jackknife: percentile then
+            res = stats.bootstrap(
+                (x,),
+                np.mean,
+                vectorized=True,
+                confidence_level=confidence,
+                n_resamples=2000,
+                method=method,
+                random_state=np.random.default_rng(0),
+            )
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(lo) and math.isfinite(hi):
+            return mean, max(lo, floor), min(hi, ceiling)
+    return mean, max(low, floor), min(high, ceiling)
 
 
 #: Ratio KPIs pooled over replications as a finance reader expects them: total over
@@ -140,7 +178,7 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         if parts and all(p in runs.columns for p in parts):
             mean, low, high = pooled_ratio(runs, *parts, confidence=confidence)
         else:
-            mean, low, high = t_interval(values, confidence)
+            mean, low, high = kpi_interval(kpi, values, confidence)
         finite = values[np.isfinite(values)]
         half = (high - low) / 2
         rows.append(

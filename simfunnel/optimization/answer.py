@@ -1,6 +1,7 @@
 """The answer in words: the decision first, numbers formatted for people, and warnings.
 
-Pure functions of a :class:`~simfunnel.optimization.select.Choice` and its spec.
+Pure functions of a :class:`~simfunnel.optimization.select.Choice` and its spec; the
+verdict and the sentence that leads with it are :mod:`simfunnel.optimization.verdict`'s.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from simfunnel.formatting import parameter_label
 from simfunnel.metrics import KPI_DOCS
-from simfunnel.optimization.select import CURRENT, Choice
 from simfunnel.optimization.spec import OptimizeSpec, base_scenario, budget_path
 
 _LABELS = {
@@ -92,6 +93,17 @@ def kpi_interval(kpi: str, low: float, high: float) -> str:
     return f"{a}-{b}"
 
 
+def constraint_words(spec: OptimizeSpec) -> str:
+    """The constraints in words: ``Burnout at most 0.35 and CAC at most $20,000``."""
+    words = {"<=": "at most", ">=": "at least", "<": "below", ">": "above"}
+    return _join(
+        [
+            f"{kpi_label(c.kpi)} {words.get(c.op, c.op)} {kpi_value(c.kpi, c.value)}"
+            for c in spec.constraint_list()
+        ]
+    )
+
+
 def _join(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
@@ -125,7 +137,7 @@ def describe_decision(spec: OptimizeSpec, decision: dict[str, Any]) -> str:
                 if isinstance(value, int | float) and not isinstance(value, bool)
                 else str(value)
             )
-            others.append(f"{p.path} = {shown}")
+            others.append(f"{parameter_label(p.path)} = {shown}")
     if clauses and others:
         return f"{clauses[0]}, with {_join(others)}"
     if clauses:
@@ -143,9 +155,13 @@ def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
         low, high = float(p.range[0]), float(p.range[1])
         tolerance = 0.01 * (high - low)
         if value >= high - tolerance:
-            warnings.append(f"{p.path} at the maximum of {number(high)}: widen the range")
+            warnings.append(
+                f"{parameter_label(p.path)} at the maximum of {number(high)}: widen the range"
+            )
         elif value <= low + tolerance:
-            warnings.append(f"{p.path} at the minimum of {number(low)}: widen the range")
+            warnings.append(
+                f"{parameter_label(p.path)} at the minimum of {number(low)}: widen the range"
+            )
     if spec.budget is not None:
         lows, highs = spec.budget.dollar_bounds()
         shares_lo, shares_hi = spec.budget.bounds()
@@ -153,18 +169,18 @@ def bound_warnings(spec: OptimizeSpec, decision: dict[str, Any]) -> list[str]:
             amount = float(decision[budget_path(source)])
             if shares_hi[k] < 1 and amount >= highs[k]:
                 warnings.append(
-                    f"{source} at its maximum share of {percent(shares_hi[k])}: "
+                    f"{source.replace('_', ' ')} at its maximum share of {percent(shares_hi[k])}: "
                     "raise budget.max_share"
                 )
             elif shares_lo[k] > 0 and amount <= lows[k]:
                 warnings.append(
-                    f"{source} at its minimum share of {percent(shares_lo[k])}: "
+                    f"{source.replace('_', ' ')} at its minimum share of {percent(shares_lo[k])}: "
                     "lower budget.min_share"
                 )
     return warnings
 
 
-def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
+def common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
     """What every tied mix shares: the source they all fund most heavily."""
     if spec.budget is None or len(decisions) < 2:
         return ""
@@ -177,82 +193,6 @@ def _common_feature(spec: OptimizeSpec, decisions: list[dict[str, Any]]) -> str:
         return ""
     floor = math.floor(share * 20) / 20  # a round 5% step below the smallest share
     return f"all of them keep {source.replace('_', ' ')} at {percent(floor)} or more"
-
-
-def sentence(spec: OptimizeSpec, choice: Choice) -> str:
-    """The answer, led by the decision, every number with its interval."""
-    objectives = spec.objectives()
-    first = objectives[0]
-    thing = "split" if spec.budget is not None else "configuration"
-    table = choice.table
-    conf = f"{100 * spec.selection.confidence:.0f}%"
-    if choice.best is None:
-        rules = ", ".join(c.describe() for c in spec.constraint_list())
-        return (
-            f"No {thing} tried meets every constraint ({rules}) with {conf} confidence; "
-            "relax a constraint, widen the search or run more trials."
-        )
-    row = table.loc[choice.best]
-    decision = {p: row[p] for p in spec.decision_paths()}
-    label = kpi_label(first.kpi)
-    parts = []
-    if choice.best == CURRENT:
-        parts.append(f"Keep your current {thing}: no {thing} tried does better.")
-    else:
-        parts.append(describe_decision(spec, decision) + ".")
-    estimate = (
-        f"{label} {kpi_value(first.kpi, row[first.kpi])} ({conf} CI "
-        f"{kpi_interval(first.kpi, row[first.kpi + '_low'], row[first.kpi + '_high'])})"
-    )
-    versus = choice.versus_current
-    if versus is not None and first.kpi in versus.index:
-        v = versus.loc[first.kpi]
-        rel, lo, hi = float(v["rel_change"]), float(v["rel_low"]), float(v["rel_high"])
-        # the words follow the interval shown (the paired bootstrap of the ratio)
-        if lo > 0 or hi < 0:
-            word = "below" if rel < 0 else "above"
-            a, b = sorted((abs(lo), abs(hi)))
-            estimate += (
-                f", {percent(abs(rel))} {word} your current {thing} "
-                f"({conf} CI {100 * a:.0f}-{100 * b:.0f}%)"
-            )
-        else:
-            estimate += (
-                f", not distinguishable from your current {thing} "
-                f"({percent(rel, signed=True)}, {conf} CI {percent(lo, signed=True)} "
-                f"to {percent(hi, signed=True)})"
-            )
-    parts.append(estimate + ".")
-    for o in objectives[1:]:
-        parts.append(
-            f"{kpi_label(o.kpi)} {kpi_value(o.kpi, row[o.kpi])} ({conf} CI "
-            f"{kpi_interval(o.kpi, row[o.kpi + '_low'], row[o.kpi + '_high'])})."
-        )
-    for c in spec.constraint_list():
-        word = "upper" if c.op == "<=" else "lower"
-        parts.append(
-            f"{kpi_label(c.kpi)} {kpi_value(c.kpi, row[c.kpi])}, within your limit of "
-            f"{kpi_value(c.kpi, c.value)} ({word} {conf} bound "
-            f"{kpi_value(c.kpi, row[c.kpi + '_bound'])})."
-        )
-    if len(objectives) > 1:
-        parts.append(
-            f"{len(choice.front)} mix(es) form the Pareto front of "
-            f"{', '.join(kpi_label(o.kpi) for o in objectives)}."
-        )
-    elif choice.tied:
-        n = len(choice.tied)
-        one, many = ("mix", "mixes") if spec.budget else ("configuration", "configurations")
-        noun = f"{one} is" if n == 1 else f"{many} are"
-        tied_decisions = [
-            {p: table.loc[label, p] for p in spec.decision_paths()}
-            for label in [choice.best, *choice.tied]
-        ]
-        common = _common_feature(spec, tied_decisions)
-        parts.append(f"{n} other {noun} statistically tied" + (f"; {common}." if common else "."))
-    else:
-        parts.append(f"No other {thing} re-run is statistically tied with it.")
-    return " ".join(parts)
 
 
 def current_summary(spec: OptimizeSpec) -> str:

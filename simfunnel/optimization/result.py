@@ -23,6 +23,7 @@ from simfunnel.optimization.search import (
 )
 from simfunnel.optimization.select import CURRENT, Choice, choose, run_selection
 from simfunnel.optimization.spec import OptimizeSpec, budget_path, load_optimize_spec
+from simfunnel.optimization.verdict import Verdict, sentence, verdict, versus_current
 
 _VERSUS_FIELDS = (
     "diff",
@@ -60,11 +61,22 @@ class OptimizationResult:
     choice: Choice
 
     @property
+    def verdict(self) -> Verdict:
+        """What to do: keep the current setup or change it (:func:`verdict`)."""
+        return verdict(self.spec, self.choice)
+
+    @property
+    def recommended(self) -> str | None:
+        """The label of the candidate recommended (``current`` to keep), or None."""
+        return self.verdict.label
+
+    @property
     def best(self) -> pd.Series | None:
         """The recommended candidate's row of estimates, or None."""
-        if self.choice.best is None:
+        label = self.recommended
+        if label is None:
             return None
-        return self.choice.table.loc[self.choice.best]
+        return self.choice.table.loc[label]
 
     @property
     def decision(self) -> dict[str, Any] | None:
@@ -78,7 +90,7 @@ class OptimizationResult:
     def warnings(self) -> list[str]:
         """Where the recommendation sits on a bound of the search space."""
         decision = self.decision
-        if decision is None or self.choice.best == CURRENT:
+        if decision is None or self.recommended == CURRENT:
             return []
         return answer.bound_warnings(self.spec, decision)
 
@@ -91,13 +103,13 @@ class OptimizationResult:
 
     def sentence(self) -> str:
         """The answer in words, led by the decision."""
-        return answer.sentence(self.spec, self.choice)
+        return sentence(self.spec, self.choice)
 
     def allocation(self) -> pd.DataFrame:
         """Weekly dollars by source: the recommendation, the current split and the tied mixes."""
         if self.spec.budget is None:
             return pd.DataFrame()
-        labels = [CURRENT] + ([self.choice.best] if self.choice.best else []) + self.choice.tied
+        labels = [CURRENT] + ([self.recommended] if self.recommended else []) + self.choice.tied
         labels = list(dict.fromkeys(labels))
         table = self.choice.table
         rows = {
@@ -110,7 +122,8 @@ class OptimizationResult:
         """The answer for machines (what ``simfunnel optimize --json`` prints)."""
         spec = self.spec
         table = self.choice.table
-        best = self.choice.best
+        said = self.verdict
+        best = said.label
         estimates: dict[str, Any] = {}
         constraints: list[dict[str, Any]] = []
         versus: dict[str, Any] = {}
@@ -133,12 +146,14 @@ class OptimizationResult:
                         "met": bool(c.violation(row[f"{c.kpi}_bound"]) <= 0),
                     }
                 )
-            if self.choice.versus_current is not None:
-                for kpi, v in self.choice.versus_current.iterrows():
+            against = versus_current(self.choice, best, spec.kpis(), spec.selection.confidence)
+            if against is not None:
+                for kpi, v in against.iterrows():
                     versus[str(kpi)] = {k: answer.clean(v[k]) for k in _VERSUS_FIELDS}
         states = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
         return {
             "sentence": self.sentence(),
+            "verdict": said.kind,
             "recommendation": None
             if best is None
             else {

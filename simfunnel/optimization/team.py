@@ -64,7 +64,7 @@ def optimize_by_team_size(
             row: dict[str, Any] = {
                 "reps": int(reps),
                 "feasible": result.best is not None,
-                "candidate": result.choice.best,
+                "candidate": result.recommended,
             }
             best = result.best
             if sized.budget is not None:

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from simfunnel.experiments.analysis import pareto_front
+from simfunnel.formatting import parameter_label
 from simfunnel.optimization import OptimizationResult
 from simfunnel.optimization.answer import clean, kpi_label, kpi_value, money
 from simfunnel.optimization.select import CURRENT
@@ -23,10 +24,13 @@ from simfunnel.reporting.plots import kpi_label as axis_label
 
 
 def _display_name(label: str, result: OptimizationResult) -> str:
+    recommended = result.recommended
     if label == CURRENT:
-        return "current"
-    if label == result.choice.best:
+        return "current (recommended: keep)" if recommended == CURRENT else "current"
+    if label == recommended:
         return f"recommended ({label})"
+    if label == result.choice.best:
+        return f"best tried ({label})"
     return f"tied ({label})"
 
 
@@ -37,7 +41,9 @@ def allocation_chart(result: OptimizationResult, title: str = "Recommended mix")
     """
     objective = result.spec.objectives()[0]
     table = result.choice.table
-    labels = [CURRENT] + [x for x in [result.choice.best, *result.choice.tied] if x]
+    labels = [CURRENT] + [
+        x for x in [result.recommended, result.choice.best, *result.choice.tied] if x
+    ]
     labels = list(dict.fromkeys(labels))
     names = [_display_name(label, result) for label in labels]
     has_budget = result.spec.budget is not None
@@ -111,9 +117,12 @@ def candidates_table(result: OptimizationResult) -> pd.DataFrame:
     objective = spec.objectives()[0]
     table = result.choice.table
     rows = []
+    recommended = result.recommended
     for label, row in table.iterrows():
-        if label == result.choice.best:
-            verdict = "recommended"
+        if label == recommended:
+            verdict = "recommended (keep)" if label == CURRENT else "recommended"
+        elif label == result.choice.best:
+            verdict = "best tried, not significantly better than the current"
         elif label in result.choice.tied:
             verdict = "tied with the best"
         elif not row["feasible"]:
@@ -123,16 +132,17 @@ def candidates_table(result: OptimizationResult) -> pd.DataFrame:
         out: dict[str, Any] = {"candidate": label}
         if spec.budget is not None:
             for source in spec.budget.sources:
-                out[source] = money(float(row[budget_path(source)]))
+                out[source.replace("_", " ")] = money(float(row[budget_path(source)]))
         for p in spec.parameters:
-            out[p.path] = row[p.path]
+            name = "reps" if p.path == "team.reps" else parameter_label(p.path)
+            out[name] = row[p.path]
         kpi = objective.kpi
         out[kpi_label(kpi)] = (
             f"{kpi_value(kpi, row[kpi])} ({kpi_value(kpi, row[kpi + '_low'])} to "
             f"{kpi_value(kpi, row[kpi + '_high'])})"
         )
         for c in spec.constraint_list():
-            out[f"{c.kpi} bound"] = kpi_value(c.kpi, row[f"{c.kpi}_bound"])
+            out[f"{kpi_label(c.kpi)} bound"] = kpi_value(c.kpi, row[f"{c.kpi}_bound"])
         out["verdict"] = verdict
         rows.append(out)
     return pd.DataFrame(rows).set_index("candidate")
@@ -266,9 +276,9 @@ def headline(result: OptimizationResult, team_table: pd.DataFrame | None = None)
 def allocation_takeaway(result: OptimizationResult) -> str:
     """How the recommended split moves money between sources, against the current one."""
     budget = result.spec.budget
-    best = result.choice.best
+    best = result.recommended
     if budget is None or best is None or best == CURRENT:
-        return "The current mix is the one to keep: no candidate beats it."
+        return "The current mix is the one to keep: no candidate beats it significantly."
     table = result.choice.table
     moves = {
         source: float(table.loc[best, budget_path(source)])
@@ -299,8 +309,15 @@ def convergence_takeaway(result: OptimizationResult) -> str:
     )
 
 
-def team_size_takeaway(table: pd.DataFrame, objective: str) -> str:
-    """The objective of the best mix at the smallest and the largest team."""
+def team_size_takeaway(
+    table: pd.DataFrame, objective: str, result: OptimizationResult | None = None
+) -> str:
+    """The objective of the best mix at the smallest and the largest team.
+
+    With the main ``result``, a search at the current team that found a better mix
+    than the recommendation is said, so that the page never leaves the two side by
+    side unexplained.
+    """
     rows = table[table["feasible"].astype(bool)]
     if rows.empty:
         return "No mix meets the constraints at any team size."
@@ -309,4 +326,51 @@ def team_size_takeaway(table: pd.DataFrame, objective: str) -> str:
     text += kpi_value(objective, float(rows.loc[first, objective]))
     if last != first:
         text += f"; with {last} reps, {kpi_value(objective, float(rows.loc[last, objective]))}"
-    return text + "."
+    text += "."
+    best = result.best if result is not None else None
+    if result is None or best is None:
+        return text
+    from simfunnel.optimization.spec import base_scenario
+
+    own = int(base_scenario(result.spec).team.reps)
+    minimize = result.spec.objectives()[0].minimize
+    if own not in rows.index:
+        return text
+    found, recommended = float(rows.loc[own, objective]), float(best[objective])
+    if (found < recommended) if minimize else (found > recommended):
+        reps = int(best["team.reps"]) if "team.reps" in best.index else own
+        with_team = f" with {reps} reps" if reps != own else ""
+        text += (
+            f" At your {own} reps, a search of its own found {kpi_label(objective)} "
+            f"{kpi_value(objective, found)}, better than the recommendation's "
+            f"{kpi_value(objective, recommended)}{with_team}: the two searches differ by "
+            "chance; run more trials and replications before acting on either."
+        )
+    return text
+
+
+def team_size_table(table: pd.DataFrame, sources: list[str], objective: str) -> pd.DataFrame:
+    """The search by team size for people: the split at each size, its objective, a verdict.
+
+    ``table`` is :func:`~simfunnel.optimization.optimize_by_team_size`'s; sources and
+    KPIs by their labels, dollars as money, the objective with its interval.
+    """
+    rows = []
+    for reps, row in table.iterrows():
+        out: dict[str, Any] = {"team": f"{reps} reps"}
+        if not bool(row["feasible"]):
+            out["verdict"] = "no mix meets the constraints"
+            rows.append(out)
+            continue
+        out["verdict"] = (
+            "keep the current split" if row["candidate"] == CURRENT else "change the split"
+        )
+        for source in sources:
+            out[source.replace("_", " ")] = money(float(row[source]))
+        out[kpi_label(objective)] = (
+            f"{kpi_value(objective, float(row[objective]))} "
+            f"({kpi_value(objective, float(row[objective + '_low']))} to "
+            f"{kpi_value(objective, float(row[objective + '_high']))})"
+        )
+        rows.append(out)
+    return pd.DataFrame(rows).set_index("team").fillna("")

@@ -63,19 +63,72 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def describe_change(label: str, row: pd.Series) -> str:
+def _signed_pct(x: float) -> str:
+    text = f"{100 * x:+.0f}%"
+    return "0%" if text in ("+0%", "-0%") else text
+
+
+def describe_change(label: str, row: pd.Series, kpi: str | None = None) -> str:
     """``lowers CAC by 34% (95% CI 29% to 39%)``, or that it does not change it.
 
     Whether the change is called significant follows from the interval printed
     beside it, and from nothing else (:func:`~simfunnel.experiments.comparison.excludes_zero`).
+    Against a baseline near zero (the row's ``baseline_near_zero``) the change is the
+    absolute difference, with a note; an interval without spread is said in words.
     """
+    from simfunnel.formatting import (
+        format_difference,
+        format_number,
+        kpi_kind,
+    )
+
+    kind = kpi_kind(kpi) if kpi else "number"
+    if bool(row.get("baseline_near_zero", False)):
+        diff, low, high = float(row["diff"]), float(row["diff_low"]), float(row["diff_high"])
+        if not all(math.isfinite(v) for v in (diff, low, high)):
+            return f"leaves {label} undetermined (too few defined values)"
+        note = "an absolute difference: the baseline's is too near 0 for a percentage"
+        if low == high:
+            band = f"the same in every replication; {note}"
+        else:
+            band = (
+                f"95% CI {format_difference(low, kind)} to {format_difference(high, kind)}; {note}"
+            )
+        if not excludes_zero(low, high):
+            return (
+                f"does not change {label} significantly ({format_difference(diff, kind)}, {band})"
+            )
+        verb = "raises" if diff > 0 else "lowers"
+        return f"{verb} {label} by {format_difference(abs(diff), kind).lstrip('+')} ({band})"
     rel, low, high = float(row["rel_change"]), float(row["rel_low"]), float(row["rel_high"])
     if not all(math.isfinite(v) for v in (rel, low, high)):
         return f"leaves {label} undetermined (too few defined values)"
-    if not excludes_zero(low, high):
+    if low == high:  # no spread: "100% (95% CI 100% to 100%)" would claim a precision
+        mean, ci_low, ci_high = (float(row.get(k, math.nan)) for k in ("mean", "ci_low", "ci_high"))
+        value = "0" if mean == 0 else format_number(mean, kind)
+        same = (
+            f"all replications {value}"
+            if ci_low == ci_high == mean
+            else "the same change in every replication"
+        )
+        if rel == 0:
+            return f"does not change {label} ({same})"
+        verb = "raises" if rel > 0 else "lowers"
+        return f"{verb} {label} by {_pct(abs(rel))} ({same})"
+    if _pct(abs(low)) == _pct(abs(high)) and excludes_zero(low, high):
+        # the printed interval collapses ("100% (95% CI 100% to 100%)"): say what moved
+        mean = float(row.get("mean", math.nan))
+        base = mean - float(row.get("diff", math.nan))
+        verb = "raises" if rel > 0 else "lowers"
         return (
-            f"does not change {label} significantly ({_pct(rel)}, 95% CI "
-            f"{_pct(low)} to {_pct(high)})"
+            f"{verb} {label} by {_pct(abs(rel))} (from {format_number(base, kind, statistic=True)} "
+            f"to {format_number(mean, kind, statistic=True)}; the 95% CI rounds to "
+            f"{_pct(abs(rel))} at both ends)"
+        )
+    if not excludes_zero(low, high):  # a change either way: every end signed
+        return (
+            f"does not change {label} significantly ({_signed_pct(rel)}, 95% CI "
+            f"{_signed_pct(low)} to {_signed_pct(high)})"
         )
     verb = "raises" if rel > 0 else "lowers"
     a, b = sorted((abs(low), abs(high)))
@@ -87,7 +140,7 @@ def conclusion(comparison: Comparison, table: pd.DataFrame | None = None) -> str
     table = comparison.table([k for k, _ in HEADLINE]) if table is None else table
     sentences = []
     for name in comparison.scenarios[1:]:
-        parts = [describe_change(label, table.loc[(kpi, name)]) for kpi, label in HEADLINE]
+        parts = [describe_change(label, table.loc[(kpi, name)], kpi) for kpi, label in HEADLINE]
         sentences.append(
             f"Against {comparison.baseline}, {name} {parts[0]}, {parts[1]}, and {parts[2]}."
         )
@@ -387,6 +440,8 @@ def _interval(
         or not (math.isfinite(float(low)) and math.isfinite(float(high)))
     ):
         return mean
+    if float(low) == float(high):
+        return f"{mean} (the same in every replication)"
     return f"{mean} (95% CI {prefix}{float(low):{spec}} to {prefix}{float(high):{spec}})"
 
 
@@ -455,14 +510,21 @@ def _point_words(row: pd.Series, parameters: list[str]) -> str:
 
 
 def point_interval(row: pd.Series, kpi: str, confidence: float = 0.95) -> tuple[float, float]:
-    """Student's t interval of a sweep point's mean, from its standard error and ``n_ok``."""
+    """Student's t interval of a sweep point's mean, from its standard error and ``n_ok``.
+
+    Cut to the values the KPI can take (:func:`~simfunnel.metrics.kpi_bounds`): a
+    point's burnout interval does not reach below 0.
+    """
     from scipy import stats
+
+    from simfunnel.metrics import kpi_bounds
 
     mean, sem, n = float(row[kpi]), float(row.get(f"{kpi}_sem", math.nan)), int(row["n_ok"])
     if n < 2 or not math.isfinite(sem):
         return math.nan, math.nan
     t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-    return mean - t * sem, mean + t * sem
+    floor, ceiling = kpi_bounds(kpi)
+    return max(mean - t * sem, floor), min(mean + t * sem, ceiling)
 
 
 def sweep_sentence(
@@ -472,8 +534,13 @@ def sweep_sentence(
     objective: str,
     minimize: bool,
     rule: str,
+    meeting: int | None = None,
 ) -> str:
-    """The verdict of a sweep: the best point under the constraints, with its interval."""
+    """The verdict of a sweep: the best point under the constraints, with its interval.
+
+    ``best`` may be cut to the top few points; ``meeting`` is how many of ``means``
+    meet the constraints (by default ``len(best)``, right only when ``best`` is whole).
+    """
     from simfunnel.formatting import format_interval, format_number, kpi_kind, kpi_label
 
     word = "lowest" if minimize else "highest"
@@ -487,14 +554,17 @@ def sweep_sentence(
     kind = kpi_kind(objective)
     low, high = point_interval(row, objective)
     band = (
-        f" (95% CI {format_interval(low, high, kind)}, {int(row['n_ok'])} replications)"
+        f" (all {int(row['n_ok'])} replications {format_number(low, kind)})"
+        if math.isfinite(low) and low == high
+        else f" (95% CI {format_interval(low, high, kind)}, {int(row['n_ok'])} replications)"
         if math.isfinite(low)
         else f" ({int(row['n_ok'])} replication{'s' if int(row['n_ok']) != 1 else ''}, no interval)"
     )
     value = format_number(row[objective], kind, statistic=True)
     text = (
         f"Best under {rule}: {_point_words(row, parameters)} gives the {word} "
-        f"{label}, {value}{band}; {len(best)} of {len(means)} points meet the constraints."
+        f"{label}, {value}{band}; {len(best) if meeting is None else meeting} of {len(means)} "
+        "points meet the constraints."
     )
     if "ltv_to_cac" in row.index and math.isfinite(float(row["ltv_to_cac"])):
         low, high = point_interval(row, "ltv_to_cac")
@@ -568,10 +638,17 @@ def sweep_headline(
     summary: dict[str, Any] = {"points": len(means), "pareto_points": len(front)}
     if len(best):
         summary[f"best {objective}"] = _clean(best[objective].iloc[0])
-    from simfunnel.experiments.analysis import describe_constraints
+    from simfunnel.experiments.analysis import best_points, describe_constraints
 
     parameters = [p["path"] for p in spec.get("parameters", [])]
-    verdict = sweep_sentence(means, best, parameters, objective, minimize, human_rule(constraints))
+    # counted over every point, not over ``best``, which is cut to the top few
+    meeting = len(
+        best_points(means, objective, minimize=minimize, constraints=constraints, top=len(means))
+    )
+    summary["points meeting the constraints"] = meeting
+    verdict = sweep_sentence(
+        means, best, parameters, objective, minimize, human_rule(constraints), meeting
+    )
     out: dict[str, Any] = {
         "kind": "parameter_sweep",
         "verdict": verdict,
@@ -581,6 +658,7 @@ def sweep_headline(
         "objective": objective,
         "constraints": describe_constraints(constraints),
         "points": len(means),
+        "points_meeting_constraints": meeting,
         "best": records(best),
         "pareto_front": records(front),
         "sensitivity": records(sensitivity),

@@ -186,6 +186,24 @@ def absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def check_before_kernel(path: Path, parameters: dict[str, Any]) -> None:
+    """Every check of a report's parameters that needs no kernel: names, types, files.
+
+    Unknown names, wrong types, missing input files, and values naming a scenario, a
+    spec, a KPI or a backend that is not there (:func:`~simfunnel.reporting.checks.check_names`).
+
+    Raises
+    ------
+    ReportError
+        In one line, naming the parameter.
+    """
+    from simfunnel.reporting.checks import check_names
+
+    params = _with_default_baseline(parameters, notebook_parameters(path))
+    declared = check_parameters(path, params)
+    check_names(path, absolute_paths(params), declared)
+
+
 def _output_folder(out: str | Path) -> Path:
     """Make the report folder, or refuse in one line (a file, or no permission)."""
     folder = Path(out)
@@ -381,7 +399,8 @@ def run_report(
     from simfunnel.reporting.runs import check_report_runs
 
     path = resolve_notebook(notebook)
-    # the kernel boots and imports the notebook's modules while the parameters are checked
+    check_before_kernel(path, parameters or {})
+    # the kernel boots and imports the notebook's modules while the rest is prepared
     with ReportKernel(notebook_imports(path)) as kernel:
         declared = check_parameters(path, parameters or {})
         check_report_runs(path, declared, [parameters or {}], max_runs)
@@ -725,14 +744,12 @@ def run_batch(
     from simfunnel.reporting.runs import check_report_runs
 
     path = resolve_notebook(notebook)
+    for params in sets:  # every set, before any kernel starts
+        check_before_kernel(path, params)
+    check_report_runs(path, notebook_parameters(path), sets, max_runs)
     warm = notebook_imports(path)
     shared = nullcontext(None) if kernel_per_report else ReportKernel(warm)
-    with shared as kernel:  # it boots while the sets are checked
-        declared: dict[str, dict[str, Any]] = {}
-        for params in sets:
-            declared = check_parameters(path, params)
-            absolute_paths(params)  # refuse a missing input file before any report runs
-        check_report_runs(path, declared, sets, max_runs)
+    with shared as kernel:
         folder = _output_folder(out)
         from tqdm.auto import tqdm
 

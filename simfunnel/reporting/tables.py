@@ -13,8 +13,11 @@ from collections.abc import Sequence
 import pandas as pd
 
 from simfunnel.formatting import (
+    NEAR_ZERO_NOTE,
     format_change,
     format_change_interval,
+    format_difference,
+    format_difference_interval,
     format_interval,
     format_number,
     kpi_kind,
@@ -113,6 +116,15 @@ def comparison_table(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
         }
         if name == baseline:
             out |= {"change vs baseline": "baseline", "95% interval of the change": "", "": ""}
+        elif bool(row.get("baseline_near_zero", False)):
+            # a percentage of a baseline near 0 says nothing: the difference instead
+            out |= {
+                "change vs baseline": f"{format_difference(row['diff'], kind)} ({NEAR_ZERO_NOTE})",
+                "95% interval of the change": format_difference_interval(
+                    row["diff_low"], row["diff_high"], kind
+                ),
+                "": "significant" if bool(row["significant"]) else "not significant",
+            }
         else:
             significant = bool(row["significant"])
             out |= {

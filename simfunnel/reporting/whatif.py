@@ -16,6 +16,8 @@ from typing import Any
 WHAT_IF_REPLICATIONS = 3
 WHAT_IF_HORIZON_DAYS = 120
 WHAT_IF_WARMUP_DAYS = 14
+#: The step of a share slider, in percent.
+SHARE_STEP = 0.1
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,17 @@ def what_if_panel(
     base = simfunnel.load_scenario(scenario, dict(overrides))
     split = budget_split(base)
     total = sum(split.values())
+    # the sliders start at the exact shares (33.3%, not 33%): left alone, they give
+    # back the scenario as it is, to the cent
+    exact = {name: 100 * amount / total if total else 0.0 for name, amount in split.items()}
     share = {
-        name: widgets.IntSlider(
-            value=round(100 * amount / total) if total else 0,
+        name: widgets.FloatSlider(
+            value=exact[name],
             min=0,
             max=100,
-            description=name,
+            step=SHARE_STEP,
+            readout_format=".1f",
+            description=f"{name} (%)",
             continuous_update=False,
             style={"description_width": "initial"},
         )
@@ -140,12 +147,18 @@ def what_if_panel(
     )
 
     def run(_: Any = None) -> None:
-        setting = WhatIf({k: float(s.value) for k, s in share.items()}, int(team.value))
+        # a slider not moved (a browser may snap it to its step) keeps its exact share
+        shares = {
+            k: exact[k] if abs(float(s.value) - exact[k]) < SHARE_STEP / 2 else float(s.value)
+            for k, s in share.items()
+        }
+        setting = WhatIf(shares, int(team.value))
         try:
             then = what_if_numbers(scenario, overrides, setting, seed, replications, horizon_days)
         except (ValueError, simfunnel.SimfunnelError) as exc:
             out.value = f"<p>Cannot run this what-if: {exc}</p>"
             return
+        panel.then = then
         out.value = what_if_text(now, then)
 
     button.on_click(run)
@@ -158,5 +171,7 @@ def what_if_panel(
     panel = widgets.VBox([note, *share.values(), team, button, out])
     panel.run = run
     panel.sliders = {**share, "team": team}
+    panel.now = now  # the scenario as it is, and the last what-if run
+    panel.then = now
     out.value = what_if_text(now, now)
     return panel

@@ -244,3 +244,28 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
     if summary and not sheets:
         sheets.append(Sheet("Summary", ["", "value"], [[k, v] for k, v in summary.items()]))
     return [*sheets, about_sheet(facts)]
+
+
+def across_sheets(
+    table: Any,
+    parameter: str,
+    baseline: str,
+    about: Mapping[str, Any],
+    verdicts: Mapping[str, str] | None = None,
+) -> list[Sheet]:
+    """Sheets of an :meth:`~simfunnel.AcrossComparison.table`: one comparison per level.
+
+    The first column is the varied parameter's value (``parameter``, e.g. ``team.reps``);
+    the verdicts (where the answer changes) head the sheet.
+    """
+    level_kind = parameter_kind(parameter)
+    note = " ".join([*(verdicts or {}).values(), _SIGNIFICANCE])
+    sheet = Sheet(
+        "Comparison by level", [parameter_label(parameter), *_COMPARISON_HEADERS], note=note
+    )
+    for (level, kpi, label), row in table.iterrows():
+        values = row.to_dict()
+        sheet.rows.append(
+            [Cell(level, level_kind), *_comparison_row(str(kpi), str(label), baseline, values)]
+        )
+    return [sheet, about_sheet({**about, "varied": parameter})]
