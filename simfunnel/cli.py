@@ -511,6 +511,12 @@ def _add_optimize_command(sub: Any) -> None:
         help="e.g. 'burnout_index <= 0.35', added to the spec's (repeatable)",
     )
     opt.add_argument("--json", action="store_true", help="print the answer as JSON")
+    opt.add_argument(
+        "--allow-default-costs",
+        action="store_true",
+        help="optimise although a budget source's cost per lead is a default (the answer "
+        "says so); refused otherwise",
+    )
     _add_backend_options(opt)
     _add_limit_options(opt)
     opt.set_defaults(func=_cmd_optimize)
@@ -536,6 +542,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             max_leads=args.max_leads,
             max_runs=args.max_runs,
+            allow_default_costs=args.allow_default_costs,
         )
     except KeyboardInterrupt:
         print(

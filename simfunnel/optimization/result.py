@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simfunnel.errors import SimfunnelError
+from simfunnel.errors import SimfunnelError, SpecError
 from simfunnel.experiments.backends import Backend
 from simfunnel.experiments.replications import backend_context
 from simfunnel.experiments.store import POINTS, now_iso
@@ -22,7 +22,12 @@ from simfunnel.optimization.search import (
     trials_frame,
 )
 from simfunnel.optimization.select import CURRENT, Choice, choose, run_selection
-from simfunnel.optimization.spec import OptimizeSpec, budget_path, load_optimize_spec
+from simfunnel.optimization.spec import (
+    OptimizeSpec,
+    budget_path,
+    default_cost_sources,
+    load_optimize_spec,
+)
 from simfunnel.optimization.verdict import Verdict, sentence, verdict, versus_current
 
 _VERSUS_FIELDS = (
@@ -59,6 +64,7 @@ class OptimizationResult:
     search: SearchSummary
     trials: pd.DataFrame
     choice: Choice
+    default_costs: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -102,8 +108,14 @@ class OptimizationResult:
         return {"search": search, "selection": selection, "total": search + selection}
 
     def sentence(self) -> str:
-        """The answer in words, led by the decision."""
-        return sentence(self.spec, self.choice)
+        """The answer in words, led by the decision (and what it rests on, if a default)."""
+        said = sentence(self.spec, self.choice)
+        if self.default_costs:
+            said += (
+                f" It rests on a default cost per lead for {', '.join(self.default_costs)}, "
+                "not your spend (allowed by allow_default_costs)."
+            )
+        return said
 
     def allocation(self) -> pd.DataFrame:
         """Weekly dollars by source: the recommendation, the current split and the tied mixes."""
@@ -154,6 +166,7 @@ class OptimizationResult:
         return {
             "sentence": self.sentence(),
             "verdict": said.kind,
+            "default_costs": list(self.default_costs),
             "recommendation": None
             if best is None
             else {
@@ -201,6 +214,7 @@ def optimize(
     progress: bool = True,
     max_leads: int | None = None,
     max_runs: int | None = None,
+    allow_default_costs: bool = False,
 ) -> OptimizationResult:
     """Search for the best budget split and settings, then choose among the best, noise-aware.
 
@@ -224,6 +238,10 @@ def optimize(
         (trials times replications, plus the selection's candidates times its
         replications) or a base scenario above ``max_leads`` leads a run; each run
         is held to ``max_leads`` too. Defaults in :mod:`simfunnel.limits`.
+    allow_default_costs
+        Optimise a budget split whose sources' cost per lead is a default (a calibrated
+        scenario records the cost it could not see as one); refused otherwise, since
+        the split would rest on a figure that is not the user's. The answer says so.
 
     Returns
     -------
@@ -243,6 +261,14 @@ def optimize(
         Every trial failed (the message gives the first failure and where it is stored).
     """
     checked = load_optimize_spec(spec)
+    defaults = default_cost_sources(checked)
+    if defaults and not allow_default_costs:
+        raise SpecError(
+            f"cost per lead of {', '.join(defaults)}: a default (the scenario's provenance "
+            "says so), not your figure, and the split would rest on it; set each source's "
+            "cost_per_lead_usd (its spend over its leads) in the scenario or the spec's "
+            "overrides, or pass allow_default_costs (--allow-default-costs) to go on"
+        )
     check_search_limits(checked, max_leads, max_runs)
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="simfunnel-opt-"))
     name = backend if isinstance(backend, str) else backend.name
@@ -274,6 +300,7 @@ def optimize(
         search=summary,
         trials=trials_frame(folder, checked),
         choice=choice,
+        default_costs=defaults,
     )
 
 

@@ -392,6 +392,25 @@ def load_optimize_spec(source: str | Path | dict[str, Any] | OptimizeSpec) -> Op
     return spec
 
 
+def default_cost_sources(spec: OptimizeSpec) -> list[str]:
+    """Budget sources whose cost per lead is a default, not the user's figure.
+
+    Read from the scenario's ``provenance:`` block (``simfunnel calibrate`` records the
+    cost per lead it could not see as ``default``); a scenario without the block is the
+    user's own, and a spec override of the cost counts as given.
+    """
+    if spec.budget is None:
+        return []
+    base = base_scenario(spec)
+    out = []
+    for source in spec.budget.sources:
+        path = f"sources.{source}.cost_per_lead_usd"
+        entry = base.provenance.get(path)
+        if entry is not None and entry.origin == "default" and path not in spec.overrides:
+            out.append(source)
+    return out
+
+
 def base_scenario(spec: OptimizeSpec) -> Scenario:
     """The spec's base scenario with its overrides, validated."""
     return spec_scenario(spec.scenario, spec.overrides)
