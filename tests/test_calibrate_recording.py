@@ -176,3 +176,16 @@ def test_results_saved_by_the_command_load_back_the_same(tmp_path, late):
     assert back.scenario.model_dump() == cal.scenario.model_dump()
     with pytest.raises(CalibrationError, match="not a calibration results folder"):
         load_results(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_written_scenario_reproduces_the_recorded_cohorts(late):
+    crm, _ = late
+    cal = simfunnel.calibrate(crm, replications=3, workers=2, progress=False)
+    assert cal.recording is not None
+    check = cal.fit_check(replications=6, workers=2)
+    rates = check.table[check.table["stage"] != "leads_per_week"]
+    # every observed rate of the recorded cohorts, and every source's volume, reproduced
+    assert rates["inside"].all(), rates[["source", "stage", "observed", "simulated"]]
+    volumes = check.table[check.table["stage"] == "leads_per_week"]
+    assert volumes["inside"].all(), volumes[["source", "observed", "simulated"]]
