@@ -653,12 +653,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         check_output_file(args.csv, "--csv")
     if args.xlsx:
         _check_xlsx_path(args.xlsx)
-    if args.vary:
+    if args.vary and len(args.scenarios) > 1:
         return _compare_across(args)
     kpis = _kpi_list(args.kpis, HEADLINE_KPIS)
     overrides = _overrides(args.set)
+    scenarios: list[Any] = list(args.scenarios)
+    if args.vary:  # one strategy across the levels: each level is a strategy, paired
+        from simfunnel.experiments.across import levels_of
+
+        scenarios, own = levels_of(args.scenarios[0], _parse_vary(args.vary), overrides)
+        overrides = {}
+        if args.baseline is None:
+            args.baseline = own
     result = compare(
-        args.scenarios,
+        scenarios,
         args.n,
         args.seed,
         baseline=args.baseline,

@@ -207,3 +207,26 @@ def test_compare_without_vary_writes_the_workbook_beside_json(tmp_path):
     sheet = openpyxl.load_workbook(book)["Comparison"]
     shown = [[c.value for c in row] for row in sheet.iter_rows(min_row=4)]
     assert len(shown) == len(rows) and {r[1] for r in shown} == {"volume_heavy", "quality_heavy"}
+
+
+def test_one_strategy_across_team_sizes_through_the_cli(cli, tmp_path):
+    import json as _json
+
+    args = ["compare", "balanced", "--vary", "team.reps=6,8,12", "-n", "2", "--quiet"]
+    args += ["--set", "run.horizon_days=42", "--set", "run.warmup_days=7"]
+    done = cli(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    answer = _json.loads(done.stdout)
+    names = [f"balanced at team.reps={n}" for n in (6, 8, 12)]
+    assert sorted(answer["scenarios"]) == sorted(names)
+    # the scenario's own team (8) is the baseline; the levels are paired against it
+    assert answer["baseline"] == "balanced at team.reps=8"
+    costs = {r["scenario"]: r for r in answer["rows"] if r["kpi"] == "total_cost"}
+    assert costs["balanced at team.reps=12"]["mean"] > costs["balanced at team.reps=6"]["mean"]
+    text = cli(*args, "--xlsx", str(tmp_path / "levels.xlsx"))
+    assert text.returncode == 0, text.stderr
+    assert "balanced at team.reps=12" in text.stdout and (tmp_path / "levels.xlsx").exists()
+    one = cli("compare", "balanced", "--vary", "team.reps=6", "-n", "2", "--quiet")
+    assert one.returncode == 2
+    assert "needs at least two levels for one scenario" in one.stderr
+    assert one.stderr.strip().count("\n") == 0

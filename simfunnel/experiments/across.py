@@ -31,7 +31,7 @@ from simfunnel.experiments.replications import ScenarioLike, t_interval
 from simfunnel.experiments.runner import PointTask
 from simfunnel.limits import check_limits
 from simfunnel.metrics import higher_is_better
-from simfunnel.parameters import load_scenario
+from simfunnel.parameters import Scenario, load_scenario
 from simfunnel.streams import replication_seed
 
 #: KPIs compared as ratios (on the log scale) when deciding ties.
@@ -267,4 +267,35 @@ def compare_across(
     return AcrossComparison(parameter=parameter, levels=tuple(levels), comparisons=comparisons)
 
 
-__all__ = ["ACROSS_KPIS", "AcrossComparison", "Standing", "compare_across"]
+def levels_of(
+    scenario: ScenarioLike, vary: dict[str, list[Any]], overrides: dict[str, Any] | None = None
+) -> tuple[list[Scenario], str]:
+    """One strategy at each level of one parameter, as scenarios to compare, and the baseline.
+
+    How one strategy fares across team sizes: ``compare(levels_of(s, {"team.reps": [6,
+    9, 12]})[0])`` runs it at each level with common random numbers, so the differences
+    between levels are paired. Each is named ``<name> at <parameter>=<level>``; the
+    baseline is the level the scenario has itself, when it is among them, else the first.
+    """
+    if len(vary) != 1:
+        raise SimfunnelError(f"vary: give exactly one parameter, got {len(vary)}")
+    ((parameter, levels),) = vary.items()
+    if len(levels) < 2:
+        raise SimfunnelError(f"vary: {parameter} needs at least two levels for one scenario")
+    if len(set(map(str, levels))) != len(levels):
+        raise SimfunnelError(f"vary: {parameter} repeats a level")
+    base = load_scenario(scenario, overrides)
+    raw = base.model_dump(mode="json")
+    own: Any = raw
+    for part in parameter.split("."):
+        own = own.get(part) if isinstance(own, dict) else None
+    out = []
+    for level in levels:
+        at = load_scenario(base, {parameter: level})
+        out.append(at.model_copy(update={"name": f"{base.name} at {parameter}={level}"[:64]}))
+    names = [s.name for s in out]
+    baseline = next((n for n, v in zip(names, levels, strict=True) if str(v) == str(own)), None)
+    return out, baseline or names[0]
+
+
+__all__ = ["ACROSS_KPIS", "AcrossComparison", "Standing", "compare_across", "levels_of"]
