@@ -435,3 +435,24 @@ def test_what_if_panel_reproduces_the_baseline_when_nothing_is_moved():
     panel.sliders["referral"].value = 50.0  # a move changes the figures
     panel.run()
     assert panel.then != panel.now
+
+
+def test_a_heatmap_says_what_its_cells_average_over():
+    import itertools
+
+    import pandas as pd
+
+    from simfunnel.reporting import headline, plots
+
+    grid = list(itertools.product([6, 8], ["round_robin", "speed"], [0.1, 0.2, 0.3]))
+    means = pd.DataFrame(grid, columns=["team.reps", "process.routing.policy", "x.share"])
+    means["cac"] = [1000.0 + 10 * i for i in range(len(means))]
+    params = ["team.reps", "process.routing.policy", "x.share"]
+    text = headline.heatmap_takeaway(means, params[0], params[1], "cac", params)
+    assert text.endswith("levels)).") and "each cell averages over" in text and "(3 levels)" in text
+    fig = plots.heatmap(means, params[0], params[1], "cac", parameters=params)
+    assert any("averages over" in t.get_text() for t in fig.texts)
+    # two parameters only: nothing is averaged, nothing is said
+    two = means[means["x.share"] == 0.1]
+    assert "averages" not in headline.heatmap_takeaway(two, params[0], params[1], "cac", params)
+    assert not plots.heatmap(two, params[0], params[1], "cac", parameters=params).texts

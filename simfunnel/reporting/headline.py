@@ -762,8 +762,8 @@ def cost_takeaway(costs: pd.DataFrame) -> str:
     return text + "."
 
 
-def heatmap_takeaway(means: pd.DataFrame, x: str, y: str, kpi: str) -> str:
-    """The best and worst cells of a heatmap, by their parameters."""
+def heatmap_takeaway(means: pd.DataFrame, x: str, y: str, kpi: str, parameters: Any = None) -> str:
+    """The best and worst cells of a heatmap, by their parameters (and what they average)."""
     from simfunnel.formatting import (
         format_number,
         kpi_kind,
@@ -772,6 +772,7 @@ def heatmap_takeaway(means: pd.DataFrame, x: str, y: str, kpi: str) -> str:
         parameter_label,
     )
     from simfunnel.metrics import higher_is_better
+    from simfunnel.reporting.plots import averaging_note
 
     grid = means.pivot_table(index=y, columns=x, values=kpi, aggfunc="mean").stack()
     grid = grid[np.isfinite(grid.astype(float))]
@@ -792,10 +793,11 @@ def heatmap_takeaway(means: pd.DataFrame, x: str, y: str, kpi: str) -> str:
             f"{parameter_label(x)} {shown(x, cell[1])} and {parameter_label(y)} {shown(y, cell[0])}"
         )
 
+    note = averaging_note(means, x, y, parameters)
     return (
         f"Best {kpi_label(kpi)}: {format_number(grid[best], kind, statistic=True)} at "
         f"{where(best)}; worst {format_number(grid[worst], kind, statistic=True)} at "
-        f"{where(worst)}."
+        f"{where(worst)}" + (f" ({note})." if note else ".")
     )
 
 

@@ -364,8 +364,38 @@ def compact(value: Any, kind: str = "number") -> str:
     return f"{sign}{prefix}{x:.3g}" if kind not in ("count", "usd") else f"{sign}{prefix}{x:,.0f}"
 
 
-def heatmap(means: pd.DataFrame, x: str, y: str, kpi: str, title: str | None = None) -> Figure:
-    """Mean of a KPI over two swept parameters (averaged over any others).
+def averaged_over(means: pd.DataFrame, x: str, y: str, parameters: Any = None) -> list[str]:
+    """The swept parameters besides ``x`` and ``y`` that take several values in ``means``."""
+    return [
+        p
+        for p in (parameters or [])
+        if p not in (x, y) and p in means.columns and means[p].nunique(dropna=False) > 1
+    ]
+
+
+def averaging_note(means: pd.DataFrame, x: str, y: str, parameters: Any = None) -> str:
+    """'each cell averages over routing policy (3 levels)', or '' when nothing is averaged."""
+    from simfunnel.formatting import parameter_label
+
+    others = averaged_over(means, x, y, parameters)
+    if not others:
+        return ""
+    parts = [f"{parameter_label(p)} ({means[p].nunique(dropna=False)} levels)" for p in others]
+    return "each cell averages over " + " and ".join(parts)
+
+
+def heatmap(
+    means: pd.DataFrame,
+    x: str,
+    y: str,
+    kpi: str,
+    title: str | None = None,
+    parameters: Any = None,
+) -> Figure:
+    """Mean of a KPI over two swept parameters (averaged over any others, said under it).
+
+    ``parameters``: every swept parameter; those besides ``x`` and ``y`` with several
+    values are averaged over, and the figure says so (:func:`averaging_note`).
 
     The colour scale is robust (:func:`robust_limits`): an outlying cell takes the end
     colour and keeps its number, instead of flattening every other cell into one colour.
@@ -409,7 +439,12 @@ def heatmap(means: pd.DataFrame, x: str, y: str, kpi: str, title: str | None = N
     bar.formatter = FuncFormatter(lambda v, _pos: compact(v, kind))
     bar.update_ticks()
     ax.set_title(title or f"{_human(kpi)} over {parameter_label(x)} and {parameter_label(y)}")
-    fig.tight_layout()
+    note = averaging_note(means, x, y, parameters)
+    if note:
+        fig.text(0.01, 0.01, note[0].upper() + note[1:] + ".", fontsize=8, color="0.3")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
