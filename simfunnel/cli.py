@@ -331,7 +331,7 @@ def _add_calibrate_command(sub: Any) -> None:
         action="store_true",
         help="refuse any bad row or won/lost conflict (default: skip a few, settle conflicts)",
     )
-    from simfunnel.calibration import limits
+    from simfunnel.calibration.read import limits
 
     size = cal.add_argument_group("size limits, checked before a file is loaded")
     for flag, default, metavar, what in (

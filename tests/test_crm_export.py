@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.read.columns import CRM_COLUMNS
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.calibration.samples.make_example import main as make_example
 from simfunnel.model import FINAL_STATES

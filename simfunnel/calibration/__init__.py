@@ -1,11 +1,11 @@
 """Calibration: turn a CRM export into a scenario, check the fit, and export simulated leads.
 
-Modules, one step each: :mod:`~simfunnel.calibration.columns` (the canonical names),
-:mod:`~simfunnel.calibration.mapping` (column mappings and presets),
-:mod:`~simfunnel.calibration.limits` (size limits checked before a file loads),
+Modules, one step each: :mod:`~simfunnel.calibration.read.columns` (the canonical names),
+:mod:`~simfunnel.calibration.read.mapping` (column mappings and presets),
+:mod:`~simfunnel.calibration.read.limits` (size limits checked before a file loads),
 :mod:`~simfunnel.calibration.read` (files to a canonical lead frame),
-:mod:`~simfunnel.calibration.checks` (the mapping against the files, conflicts, sources),
-:mod:`~simfunnel.calibration.history` (where the history ends, and a short one),
+:mod:`~simfunnel.calibration.read.checks` (the mapping against the files, conflicts, sources),
+:mod:`~simfunnel.calibration.read.history` (where the history ends, and a short one),
 :mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
 :mod:`~simfunnel.calibration.volume` (level, trend, campaigns) on
 :mod:`~simfunnel.calibration.weekly` (weekly counts, baselines, campaign weeks),
@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from simfunnel.calibration.columns import CRM_COLUMNS, STAGES, STATUSES
+from simfunnel.calibration.read.columns import CRM_COLUMNS, STAGES, STATUSES
 
 if TYPE_CHECKING:
     from simfunnel.calibration.estimate import observed_rates

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.read.columns import CRM_COLUMNS
 from simfunnel.errors import SimfunnelError
 from simfunnel.model import FINAL_STATES, STAGES
 

@@ -1,7 +1,7 @@
 """Direct estimates from a canonical lead frame: volumes, stage rates, delays, deal sizes.
 
 Every function takes the frame :mod:`simfunnel.calibration.read` produces (the names of
-:mod:`simfunnel.calibration.columns`) and returns a tidy DataFrame. Nothing here reads
+:mod:`simfunnel.calibration.read.columns`) and returns a tidy DataFrame. Nothing here reads
 files or prints.
 
 Stage rates are right-censored: a lead created last week that has not closed yet is not
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from simfunnel.calibration.columns import OBSERVED_RATE_COLUMNS, STAGES
 from simfunnel.calibration.cure import fit_cure
+from simfunnel.calibration.read.columns import OBSERVED_RATE_COLUMNS, STAGES
 from simfunnel.calibration.volume import volume_estimates
 
 #: Confidence level of every interval.

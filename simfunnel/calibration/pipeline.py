@@ -22,17 +22,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simfunnel.calibration import history
-from simfunnel.calibration.checks import tidy_estimates
-from simfunnel.calibration.limits import (
+from simfunnel.calibration.read import (
+    MAX_BAD_SHARE,
+    ReadReport,
+    Table,
+    history,
+    lead_frame,
+    read_table,
+)
+from simfunnel.calibration.read.checks import tidy_estimates
+from simfunnel.calibration.read.limits import (
     DEFAULT_MAX_CELL_CHARS,
     DEFAULT_MAX_COLUMNS,
     DEFAULT_MAX_ROWS,
     DEFAULT_MAX_XLSX_MB,
     ReadLimits,
 )
-from simfunnel.calibration.mapping import Mapping, as_mapping
-from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
+from simfunnel.calibration.read.mapping import Mapping, as_mapping
 from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
@@ -281,7 +287,7 @@ def _table(
 def export_date(value: str | pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.Timestamp:
     """``value`` as the export's date and time; a plain date is the end of that day.
 
-    See :func:`simfunnel.calibration.history.export_date`.
+    See :func:`simfunnel.calibration.read.history.export_date`.
 
     Raises
     ------
@@ -318,7 +324,7 @@ def calibrate(
     leads, deals
         DataFrames or file paths (CSV, Parquet, .xlsx).
     mapping
-        A :class:`~simfunnel.calibration.mapping.Mapping`, a dict in the YAML format, a
+        A :class:`~simfunnel.calibration.read.mapping.Mapping`, a dict in the YAML format, a
         preset name (``hubspot``, ``salesforce``) or a mapping file; None: detected
         from the header (simfunnel's CRM export or a preset).
     strict
@@ -346,7 +352,7 @@ def calibrate(
         carries the conversion by source and the score's AUC.
     max_rows, max_columns, max_cell_chars, max_xlsx_mb
         Size limits of a file, checked before it is loaded
-        (:mod:`~simfunnel.calibration.limits`): rows, columns, characters in one cell,
+        (:mod:`~simfunnel.calibration.read.limits`): rows, columns, characters in one cell,
         and megabytes an ``.xlsx`` unzips to.
 
     Raises

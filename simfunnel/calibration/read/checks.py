@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from simfunnel.calibration.mapping import Mapping
+from simfunnel.calibration.read.mapping import Mapping
 from simfunnel.errors import CalibrationError
 
 #: Columns listed in full in a message; beyond this, the first ones and a count.
@@ -64,7 +64,7 @@ def named_entries(mapping: Mapping, section: str) -> list[str]:
     roles = mapping.leads if section == "leads" else mapping.deals
     if mapping.named:
         return [r for r in roles if f"{section}.{r}" in mapping.named]
-    from simfunnel.calibration.mapping import PRESETS
+    from simfunnel.calibration.read.mapping import PRESETS
 
     if mapping.name == "crm" or mapping is PRESETS.get(mapping.name):
         return []

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from simfunnel.calibration.columns import CRM_COLUMNS, REQUIRED_ROLES, ROLES
+from simfunnel.calibration.read.columns import CRM_COLUMNS, REQUIRED_ROLES, ROLES
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import TextFileError, parse_yaml, read_text, yaml_problem
 
