@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.recording import (
+from simfunnel.calibration.estimate.recording import (
     MIN_GAP_DAYS,
     cohort_conversion,
     outcome_recording_start,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.undated import UndatedExport
+from simfunnel.calibration.estimate.undated import UndatedExport
 from simfunnel.errors import CalibrationError
 
 RATES = {"ads": 0.08, "events": 0.6, "web": 0.3}

@@ -21,8 +21,8 @@ import pytest
 from scipy import stats
 
 import simfunnel
+from simfunnel.calibration.estimate.volume import history_end
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
-from simfunnel.calibration.volume import history_end
 from simfunnel.errors import ScenarioError
 from simfunnel.limits import scenario_workload
 from simfunnel.parameters import load_scenario
@@ -322,7 +322,7 @@ def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> No
 
 def test_overdispersed_flat_and_trending_histories() -> None:
     """Weekly counts noisier than Poisson: few false campaigns, trends found, levels covered."""
-    from simfunnel.calibration.volume import volume_estimates
+    from simfunnel.calibration.estimate.volume import volume_estimates
 
     days = np.arange(364)
     found = {"flat": [0, 0, 0], "trend": [0, 0, 0]}  # campaigns, trends, level covered

@@ -7,8 +7,8 @@ Modules, one step each: :mod:`~simfunnel.calibration.read.columns` (the canonica
 :mod:`~simfunnel.calibration.read.checks` (the mapping against the files, conflicts, sources),
 :mod:`~simfunnel.calibration.read.history` (where the history ends, and a short one),
 :mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
-:mod:`~simfunnel.calibration.volume` (level, trend, campaigns) on
-:mod:`~simfunnel.calibration.weekly` (weekly counts, baselines, campaign weeks),
+:mod:`~simfunnel.calibration.estimate.volume` (level, trend, campaigns) on
+:mod:`~simfunnel.calibration.estimate.weekly` (weekly counts, baselines, campaign weeks),
 :mod:`~simfunnel.calibration.writer` (the scenario YAML),
 :mod:`~simfunnel.calibration.pipeline` (:func:`calibrate` joining them),
 :mod:`~simfunnel.calibration.fit` (the simulation-based fit, fit check and back-test) and
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from simfunnel.calibration.read.columns import CRM_COLUMNS, STAGES, STATUSES
 
 if TYPE_CHECKING:
-    from simfunnel.calibration.estimate import observed_rates
+    from simfunnel.calibration.estimate.censoring import observed_rates
     from simfunnel.calibration.pipeline import Calibration, calibrate
 
 _LAZY = {
     "Calibration": "simfunnel.calibration.pipeline",
     "calibrate": "simfunnel.calibration.pipeline",
-    "observed_rates": "simfunnel.calibration.estimate",
+    "observed_rates": "simfunnel.calibration.estimate.censoring",
 }
 
 

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simfunnel.calibration.estimate.undated import UndatedExport, is_undated
 from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.calibration.read.checks import plain_numbers
 from simfunnel.calibration.read.mapping import load_mapping
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
-from simfunnel.calibration.undated import UndatedExport, is_undated
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
 

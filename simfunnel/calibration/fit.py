@@ -36,7 +36,7 @@ from scipy import optimize, stats
 from tqdm.auto import tqdm
 
 from simfunnel.calibration.crm import to_crm
-from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.estimate.censoring import observed_rates
 from simfunnel.calibration.scale import scale_factor, scaled_overrides
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done

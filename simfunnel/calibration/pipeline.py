@@ -42,8 +42,8 @@ from simfunnel.calibration.read.mapping import Mapping, as_mapping
 from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
-    from simfunnel.calibration.recording import RecordingStart
-    from simfunnel.calibration.volume import Volume
+    from simfunnel.calibration.estimate.recording import RecordingStart
+    from simfunnel.calibration.estimate.volume import Volume
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
@@ -75,7 +75,7 @@ class Calibration:
         Source names pooled into ``other``.
     volumes
         Per source, the volume the scenario was written from: its baseline, trend and
-        campaigns (:class:`~simfunnel.calibration.volume.Volume`).
+        campaigns (:class:`~simfunnel.calibration.estimate.volume.Volume`).
     """
 
     scenario: Scenario
@@ -202,7 +202,7 @@ class Calibration:
 
     def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
         """Calibrate on the first part of the history, simulate the rest, compare."""
-        from simfunnel.calibration.undated import is_undated
+        from simfunnel.calibration.estimate.undated import is_undated
 
         if is_undated(self.frame):
             raise CalibrationError(
@@ -341,14 +341,14 @@ def calibrate(
     outcomes_from
         The first creation date whose leads' outcomes were recorded: conversion,
         timing and value are estimated from the leads created since, volume from all.
-        ``"auto"`` (default): detected (:func:`~simfunnel.calibration.recording.
+        ``"auto"`` (default): detected (:func:`~simfunnel.calibration.estimate.recording.
         outcome_recording_start`), else every lead; ``"all"`` or None: every lead; a
         date: from that date.
     period, leads_per_week
         For an export without creation dates only: the period it covers
         (``"2019-01-01..2019-12-31"``; the leads are spread evenly over it), or each
         source's volume (``{"web": 40}`` or ``["web=40"]``). Without either such an
-        export raises :class:`~simfunnel.calibration.undated.UndatedExport`, which
+        export raises :class:`~simfunnel.calibration.estimate.undated.UndatedExport`, which
         carries the conversion by source and the score's AUC.
     max_rows, max_columns, max_cell_chars, max_xlsx_mb
         Size limits of a file, checked before it is loaded
@@ -378,9 +378,11 @@ def calibrate(
         frame, lines = history.cut_at(frame, export_date(as_of, frame))
         report.notes += lines
         report.rows_kept = len(frame)
-    from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
-    from simfunnel.calibration.recording import since
-    from simfunnel.calibration.undated import is_undated, parse_leads_per_week
+    from simfunnel.calibration.estimate.censoring import observed_rates
+    from simfunnel.calibration.estimate.intervals import pool_sources
+    from simfunnel.calibration.estimate.recording import since
+    from simfunnel.calibration.estimate.table import estimates
+    from simfunnel.calibration.estimate.undated import is_undated, parse_leads_per_week
     from simfunnel.calibration.writer import build_scenario, history_window
 
     frame, pooled = pool_sources(frame, min_leads)
@@ -446,7 +448,7 @@ def _recording(
     if outcomes_from is None or (isinstance(outcomes_from, str) and outcomes_from == "all"):
         return None, None
     if isinstance(outcomes_from, str) and outcomes_from == "auto":
-        from simfunnel.calibration.recording import outcome_recording_start
+        from simfunnel.calibration.estimate.recording import outcome_recording_start
 
         found = outcome_recording_start(frame)
         return found, None if found is None else found.start
@@ -474,12 +476,10 @@ def _undated_volume(
     leads_per_week: dict[str, float] | list[str] | None,
 ) -> pd.DataFrame:
     """The undated frame with even creation dates for its volume, or the refusal."""
-    from simfunnel.calibration.estimate import (
-        ESTIMATE_COLUMNS,
-        conversion_estimates,
-        score_estimates,
-    )
-    from simfunnel.calibration.undated import (
+    from simfunnel.calibration.estimate.conversion import conversion_estimates
+    from simfunnel.calibration.estimate.intervals import ESTIMATE_COLUMNS
+    from simfunnel.calibration.estimate.score import score_estimates
+    from simfunnel.calibration.estimate.undated import (
         UndatedExport,
         parse_leads_per_week,
         parse_period,
@@ -507,7 +507,7 @@ def _even_volume(
     """Volume rows that say where they came from, and flat profiles: no dates, no pattern."""
     from scipy import stats
 
-    from simfunnel.calibration.undated import parse_leads_per_week, parse_period
+    from simfunnel.calibration.estimate.undated import parse_leads_per_week, parse_period
 
     out = table.copy()
     volume = out["field"] == "leads_per_week"

@@ -17,8 +17,8 @@ import pandas as pd
 import yaml
 
 from simfunnel.assumptions import cite
-from simfunnel.calibration.estimate import as_of, not_identified
-from simfunnel.calibration.volume import Volume
+from simfunnel.calibration.estimate.censoring import as_of, not_identified
+from simfunnel.calibration.estimate.volume import Volume
 from simfunnel.parameters import FieldProvenance, Scenario, leaf_paths, scenario_from_dict
 
 #: Cost per lead when the data has none: docs/assumptions.md#cost-per-lead, survey average ~$198.

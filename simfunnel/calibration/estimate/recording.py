@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simfunnel.calibration.estimate import _dates, stage_flags, wilson
+from simfunnel.calibration.estimate.censoring import _dates, stage_flags
+from simfunnel.calibration.estimate.intervals import wilson
 
 #: The least gap between the first lead and the first outcome that can be a start of
 #: recording rather than the time outcomes take.

@@ -1,6 +1,6 @@
 """Volume per source: its level now, its trend, its campaigns, its weekday and hour profile.
 
-From a source's weekly counts (:mod:`simfunnel.calibration.weekly`): the trend is kept
+From a source's weekly counts (:mod:`simfunnel.calibration.estimate.weekly`): the trend is kept
 when its 95% interval excludes 0, and the baseline is then the fitted level at the end
 of the history, not the whole-period mean (which, on a history that grew 3x in a year,
 runs about 45% below the recent level). Without a trend the baseline is flat. A source
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simfunnel.calibration.weekly import (
+from simfunnel.calibration.estimate.weekly import (
     HOT_P,
     LEVEL,
     MIN_LEADS,
