@@ -1,0 +1,16 @@
+"""Deprecated: moved to :mod:`simfunnel.calibration.estimate.undated`.
+
+This path keeps working for one release, with a :class:`DeprecationWarning`.
+"""
+
+import importlib
+import warnings
+
+warnings.warn(
+    "simfunnel.calibration.undated is deprecated: "
+    "import from simfunnel.calibration.estimate.undated",
+    DeprecationWarning,
+    stacklevel=2,
+)
+_moved = importlib.import_module("simfunnel.calibration.estimate.undated")
+globals().update({k: v for k, v in vars(_moved).items() if not k.startswith("__")})
