@@ -14,8 +14,8 @@ import pytest
 
 import simfunnel
 from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.fit.scale import MIN_REPS, scale_factor, scaled, scaled_overrides
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
-from simfunnel.calibration.scale import MIN_REPS, scale_factor, scaled, scaled_overrides
 from simfunnel.limits import scenario_workload
 from simfunnel.parameters import load_scenario
 

@@ -393,7 +393,7 @@ def test_calibration_report_says_which_parameters_are_not_fitted(flagged):
 
 
 def test_the_back_test_verdict_names_a_bias_that_leans_one_way():
-    from simfunnel.calibration.fit import _backtest_summary, bias_phrase
+    from simfunnel.calibration.fit.backtest import _backtest_summary, bias_phrase
 
     def table(errors):
         rows = [

@@ -7,7 +7,6 @@ written only once all of that has finished, so a bad export leaves nothing behin
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,6 @@ from simfunnel.calibration.read.mapping import load_mapping
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
 from simfunnel.errors import CalibrationError
 from simfunnel.textio import check_output_file
-
-
-def _fit_available() -> bool:
-    """Whether the simulation-based fit is installed (found, not yet imported)."""
-    return importlib.util.find_spec("simfunnel.calibration.fit") is not None
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -64,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     mapping: Any = args.preset
     if args.mapping is not None:
         mapping = load_mapping(args.mapping)
-    simulate = bool(args.simulate) and _fit_available()
+    simulate = bool(args.simulate)
     as_of = getattr(args, "as_of", None)
     try:
         cal = calibrate(
@@ -98,11 +92,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     for line in cal.summary_lines():
         say(line)
-    if args.simulate and not simulate:
-        say(
-            "the simulation-based fit is not available; quality mix and "
-            "contact/qualification chances stay domain defaults"
-        )
     if simulate:
         say("fitting the quality mix and the contact chance by simulation...")
         cal.refine(progress=True)

@@ -6,15 +6,16 @@
 >>> cal.estimates  # tidy: field, source, estimate, low, high, n, method, from_data
 >>> cal.write("my_scenario.yaml")  # doctest: +SKIP
 
-Reading and checking (:mod:`~simfunnel.calibration.read`), direct estimates
-(:mod:`~simfunnel.calibration.estimate`) and the scenario (:mod:`~simfunnel.calibration.
-writer`) happen here; the simulation-based fit, the fit check and the back-test live in
-:mod:`simfunnel.calibration.fit` and are reached through :class:`Calibration`.
+The one place that runs the steps in order: reading and checking
+(:mod:`~simfunnel.calibration.read`), direct estimates
+(:mod:`~simfunnel.calibration.estimate`), the scenario
+(:mod:`~simfunnel.calibration.scenario`), then the simulation-based fit, the fit check
+and the back-test (:mod:`~simfunnel.calibration.fit`), reached through
+:class:`Calibration`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from simfunnel.errors import CalibrationError
 if TYPE_CHECKING:
     from simfunnel.calibration.estimate.recording import RecordingStart
     from simfunnel.calibration.estimate.volume import Volume
+    from simfunnel.calibration.fit import Backtest, FitCheck
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
@@ -143,7 +145,9 @@ class Calibration:
         """The fitted parameters the data cannot move, or that sit at a bound, one a line."""
         if self.fit is None:
             return []
-        return list(self._fit_module().flag_lines(self.fit))
+        from simfunnel.calibration.fit import flag_lines
+
+        return list(flag_lines(self.fit))
 
     def refine(self, **fit_options: Any) -> Calibration:
         """Fit what the export does not show by simulation (``fit.fit_by_simulation``).
@@ -154,9 +158,9 @@ class Calibration:
         if self.fit is not None:
             raise CalibrationError("refine: the simulation-based fit has already run")
         fit_options.setdefault("history", self.history)
-        fitted, params = self._fit_module().fit_by_simulation(
-            self.scenario, self.observed, **fit_options
-        )
+        from simfunnel.calibration.fit import fit_by_simulation
+
+        fitted, params = fit_by_simulation(self.scenario, self.observed, **fit_options)
         self.fit = params
         self.scenario = fitted
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
@@ -189,18 +193,14 @@ class Calibration:
         tmp.replace(target)
         return target
 
-    def _fit_module(self) -> Any:
-        try:
-            return importlib.import_module("simfunnel.calibration.fit")
-        except ModuleNotFoundError as exc:  # pragma: no cover - until the fit lands
-            raise CalibrationError("the simulation-based fit is not available") from exc
+    def fit_check(self, **options: Any) -> FitCheck:
+        """Observed against simulated stage rates (:func:`~simfunnel.calibration.fit.fit_check`)."""
+        from simfunnel.calibration.fit import fit_check
 
-    def fit_check(self, **options: Any) -> Any:
-        """Observed against simulated stage rates (see ``simfunnel.calibration.fit.fit_check``)."""
         options.setdefault("history", self.history)
-        return self._fit_module().fit_check(self.scenario, self.observed, **options)
+        return fit_check(self.scenario, self.observed, **options)
 
-    def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
+    def backtest(self, holdout: float = 0.25, **options: Any) -> Backtest:
         """Calibrate on the first part of the history, simulate the rest, compare."""
         from simfunnel.calibration.estimate.undated import is_undated
 
@@ -209,7 +209,9 @@ class Calibration:
                 "back-test: the export has no creation dates, so no part of its history "
                 "can be held out"
             )
-        return self._fit_module().backtest(self.frame, holdout=holdout, **options)
+        from simfunnel.calibration.fit import backtest
+
+        return backtest(self.frame, holdout=holdout, **options)
 
 
 #: Scenario fields a calibration may set, per source and for the whole funnel; those the
