@@ -130,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
     if args.export_crm is not None:
-        from simfunnel.calibration.crm import write_crm
+        from simfunnel.calibration.export import write_crm
 
         crm = result.to_crm()
         write_crm(crm, args.export_crm)
@@ -171,7 +171,7 @@ def _check_export_path(path: str) -> None:
     from pathlib import Path
 
     target = Path(path)
-    suffixes = (".csv", ".xlsx", ".parquet")  # simfunnel.calibration.crm.EXPORT_SUFFIXES
+    suffixes = (".csv", ".xlsx", ".parquet")  # simfunnel.calibration.export.EXPORT_SUFFIXES
     if target.suffix.lower() not in suffixes:
         raise SimfunnelError(
             f"--export-crm {path}: unknown file type {target.suffix or '(none)'!r}; "

@@ -72,8 +72,8 @@ class SimulationResult:
         return metrics.contact_attempts(self.records, self.scenario, accounting)
 
     def to_crm(self) -> pd.DataFrame:
-        """The leads as a CRM export at the horizon (:func:`simfunnel.calibration.crm.to_crm`)."""
-        from simfunnel.calibration.crm import to_crm
+        """The leads as a CRM export at the horizon (``calibration.export.to_crm``)."""
+        from simfunnel.calibration.export import to_crm
 
         return to_crm(self)
 

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from simfunnel.calibration.pipeline import calibrate
 from simfunnel.calibration.samples import sample_path
-from simfunnel.calibration.writer import DEFAULT_CPL_USD
+from simfunnel.calibration.scenario import DEFAULT_CPL_USD
 from simfunnel.errors import ScenarioError
 from simfunnel.origins import field_origins
 from simfunnel.parameters import load_scenario

@@ -9,10 +9,10 @@ Modules, one step each: :mod:`~simfunnel.calibration.read.columns` (the canonica
 :mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
 :mod:`~simfunnel.calibration.estimate.volume` (level, trend, campaigns) on
 :mod:`~simfunnel.calibration.estimate.weekly` (weekly counts, baselines, campaign weeks),
-:mod:`~simfunnel.calibration.writer` (the scenario YAML),
+:mod:`~simfunnel.calibration.scenario` (the scenario YAML),
 :mod:`~simfunnel.calibration.pipeline` (:func:`calibrate` joining them),
 :mod:`~simfunnel.calibration.fit` (the simulation-based fit, fit check and back-test) and
-:mod:`~simfunnel.calibration.crm` (simulated leads as a CRM export).
+:mod:`~simfunnel.calibration.export` (simulated leads as a CRM export).
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ class Calibration:
 
     def to_yaml(self) -> str:
         """The scenario as commented YAML, each calibrated field with its evidence."""
-        from simfunnel.calibration.writer import scenario_yaml
+        from simfunnel.calibration.scenario import scenario_yaml
 
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
@@ -385,7 +385,7 @@ def calibrate(
     from simfunnel.calibration.estimate.recording import since
     from simfunnel.calibration.estimate.table import estimates
     from simfunnel.calibration.estimate.undated import is_undated, parse_leads_per_week
-    from simfunnel.calibration.writer import build_scenario, history_window
+    from simfunnel.calibration.scenario import build_scenario, history_window
 
     frame, pooled = pool_sources(frame, min_leads)
     if is_undated(frame):
@@ -553,7 +553,7 @@ def _with_volume(rates: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
 
 def _record_provenance(result: Calibration) -> None:
     """The scenario's ``provenance:`` block: where each field it writes came from."""
-    from simfunnel.calibration.writer import field_provenance, written_fields
+    from simfunnel.calibration.scenario import field_provenance, written_fields
 
     written = written_fields(result.scenario, result.fitted_paths, result.built)
     block = field_provenance(written, result.comments, result.estimates, result.fitted_paths)

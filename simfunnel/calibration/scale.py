@@ -7,8 +7,7 @@ import importlib
 import warnings
 
 warnings.warn(
-    "simfunnel.calibration.scale is deprecated: "
-    "import from simfunnel.calibration.fit.scale",
+    "simfunnel.calibration.scale is deprecated: import from simfunnel.calibration.fit.scale",
     DeprecationWarning,
     stacklevel=2,
 )

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from simfunnel.calibration.crm import to_crm
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.fit.simulator import _pool, _seeds
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done

@@ -4,7 +4,7 @@ A CRM export dates each lead's stages, but not why a lead stopped where it did: 
 share of a source's leads that were sales-ready (the quality mix), or how likely a
 dial is to reach someone (the contact probability). These are fitted by the method of
 simulated moments: the scenario is simulated, the simulated leads are exported as a
-CRM would export them (:func:`simfunnel.calibration.crm.to_crm`), the same
+CRM would export them (:func:`simfunnel.calibration.export.to_crm`), the same
 estimator that produced the observed rates is applied to them, and
 :func:`scipy.optimize.least_squares` moves the parameters until the simulated
 per-source stage rates reproduce the observed ones, each residual scaled by the
@@ -154,7 +154,7 @@ def fit_by_simulation(
         (about ``scale.FIT_LEADS`` leads a run), 1 for a small history.
     history
         Overrides that replay the observed history (``run.start_date``,
-        ``run.horizon_days``; :func:`simfunnel.calibration.writer.history_window`)
+        ``run.horizon_days``; :func:`simfunnel.calibration.scenario.history_window`)
         when the scenario runs forward from its end; default: the scenario's own run.
 
     Returns

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simfunnel.calibration.crm import to_crm
 from simfunnel.calibration.estimate.censoring import observed_rates
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.fit.parameters import _MIN_SE, _Z, RATE_STAGES, FitParameter
 from simfunnel.errors import SimfunnelError
 from simfunnel.experiments.backends import Backend, Done

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from simfunnel.calibration.crm import write_crm
+from simfunnel.calibration.export import write_crm
 from simfunnel.calibration.samples import EXAMPLE_CRM, EXAMPLE_SCENARIO
 from simfunnel.simulation import simulate
 
