@@ -130,9 +130,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
     if args.export_crm is not None:
-        from simfunnel.calibration.export import write_crm
+        from simfunnel.calibration.export import to_crm, write_crm
 
-        crm = result.to_crm()
+        crm = to_crm(result)
         write_crm(crm, args.export_crm)
         print(f"CRM export: {args.export_crm} ({len(crm):,} leads)", file=sys.stderr)
     if args.json:
@@ -359,7 +359,7 @@ def _add_calibrate_command(sub: Any) -> None:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.report:
         _skip_iri_grammars()
-    from simfunnel.calibration.command import run
+    from simfunnel.cli_calibrate import run
 
     return run(args)
 

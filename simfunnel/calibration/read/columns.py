@@ -1,9 +1,9 @@
 """Canonical column names of a calibration lead frame and of simfunnel's CRM export.
 
-:data:`CRM_COLUMNS` is the header that :meth:`SimulationResult.to_crm` writes and that
-``simfunnel calibrate`` recognises without a mapping. Every reader (presets, a user's
-YAML mapping) turns its input into a frame with these names, so the estimators see one
-shape whatever the CRM.
+:data:`CRM_COLUMNS` is the header that :func:`~simfunnel.calibration.export.to_crm`
+writes and that ``simfunnel calibrate`` recognises without a mapping. Every reader
+(presets, a user's YAML mapping) turns its input into a frame with these names, so the
+estimators see one shape whatever the CRM.
 """
 
 from __future__ import annotations

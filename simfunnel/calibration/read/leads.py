@@ -143,7 +143,7 @@ def lead_frame(
         if role not in roles:
             wanted = chosen.leads.get(role, ())
             if not wanted and role == "created_at":
-                continue  # an export without dates: conversion only (see calibration.undated)
+                continue  # an export without dates: conversion only (see estimate.undated)
             if not wanted:
                 raise CalibrationError(
                     f"mapping {chosen.name}: the required role {role} is not mapped"

@@ -114,7 +114,7 @@ def _cols(*names: str) -> Column:
     return tuple(names)
 
 
-#: simfunnel's own CRM export (``SimulationResult.to_crm``), or a frame already in the
+#: simfunnel's own CRM export (``calibration.export.to_crm``), or a frame already in the
 #: canonical names (what :func:`~simfunnel.calibration.read.lead_frame` returns): every
 #: column is its role.
 NATIVE = Mapping(leads={c: (c,) for c in ROLES}, name="crm")

@@ -1,4 +1,4 @@
-"""``simfunnel calibrate``: the command behind the CLI's thin wrapper.
+"""``simfunnel calibrate``: the CLI side of the command (``simfunnel.cli`` forwards to :func:`run`).
 
 Checks the output paths first, then reads, checks and estimates; the scenario file is
 written only once all of that has finished, so a bad export leaves nothing behind.
