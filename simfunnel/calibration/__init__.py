@@ -12,8 +12,9 @@ Laid out by step, run in order by :mod:`~simfunnel.calibration.pipeline`
 4. :mod:`~simfunnel.calibration.fit`: what the export does not show, fitted by simulation
    (parameters, simulator, moments, scale), the fit check and the back-test.
 
-Beside them: :mod:`~simfunnel.calibration.results` (what a calibration saves for its
-report), :mod:`~simfunnel.calibration.export` (simulated leads as a CRM export) and
+Beside them: :mod:`~simfunnel.calibration.evidence` (the estimates table's defaults and
+fitted rows, the provenance), :mod:`~simfunnel.calibration.results` (what a calibration
+saves for its report), :mod:`~simfunnel.calibration.export` (simulated leads as a CRM export) and
 :mod:`~simfunnel.calibration.samples` (the shipped example). The command line's part is
 :mod:`simfunnel.cli_calibrate`. The old module paths (``calibration.writer``, ``crm``,
 ``mapping``, ``columns``, ``checks``, ``limits``, ``history``, ``cure``, ``volume``,

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from simfunnel.errors import CalibrationError
+
+if TYPE_CHECKING:
+    from simfunnel.calibration.read.problems import ReadReport
 
 #: The period assumed behind ``leads_per_week`` when no period is given: whole weeks.
 GIVEN_VOLUME_WEEKS = 52
@@ -159,3 +162,77 @@ def with_even_dates(
         "hour, trend or campaign pattern); conversion and the score from the rows"
     )
     return out, line
+
+
+# ------------------------------------------------------- for the pipeline
+
+
+def undated_volume(
+    frame: pd.DataFrame,
+    report: ReadReport,
+    period: str | tuple[Any, Any] | None,
+    leads_per_week: dict[str, float] | list[str] | None,
+) -> pd.DataFrame:
+    """The undated frame with even creation dates for its volume, or the refusal."""
+    from simfunnel.calibration.estimate.conversion import conversion_estimates
+    from simfunnel.calibration.estimate.intervals import ESTIMATE_COLUMNS
+    from simfunnel.calibration.estimate.score import score_estimates
+
+    if period is None and leads_per_week is None:
+        rows = conversion_estimates(frame) + score_estimates(frame)
+        table = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+        raise UndatedExport(refusal(sorted(set(frame["source"].astype(str)))), table)
+    span = None if period is None else parse_period(period)
+    given = None if leads_per_week is None else parse_leads_per_week(leads_per_week)
+    timed, line = with_even_dates(frame, span, given, pd.Timestamp.now().normalize())
+    report.notes.append(line)
+    return timed
+
+
+def even_volume(
+    table: pd.DataFrame,
+    extras: dict[str, Any],
+    period: str | tuple[Any, Any] | None,
+    leads_per_week: dict[str, float] | list[str] | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Volume rows that say where they came from, and flat profiles: no dates, no pattern."""
+    from scipy import stats
+
+    out = table.copy()
+    volume = out["field"] == "leads_per_week"
+    if period is not None:
+        first, end = parse_period(period)
+        weeks = (end - first) / pd.Timedelta(weeks=1)
+        n = out.loc[volume, "n"].to_numpy(float)
+        out.loc[volume, "estimate"] = n / weeks
+        out.loc[volume, "low"] = np.where(n > 0, stats.chi2.ppf(0.025, 2 * n) / 2, 0.0) / weeks
+        out.loc[volume, "high"] = stats.chi2.ppf(0.975, 2 * n + 2) / 2 / weeks
+    out.loc[volume, "method"] = (
+        f"count over the period given ({period}), Poisson; the export has no creation dates"
+    )
+    given = {} if leads_per_week is None else parse_leads_per_week(leads_per_week)
+    for name, rate in given.items():
+        row = volume & (out["source"] == name)
+        out.loc[row, ["estimate", "low", "high"]] = rate
+        out.loc[row, "method"] = "given (leads_per_week); the export has no creation dates"
+    out = out[out["field"] != "trend_per_year"].reset_index(drop=True)
+    flat = {
+        name: {
+            **{k: v for k, v in extra.items() if k != "volume"},  # no dates: no trend
+            "day_of_week_profile": [1.0] * 7,
+            "hour_of_day_profile": None,
+            "bursts": [],
+        }
+        for name, extra in extras.items()
+    }
+    return out, flat
+
+
+def with_volume(rates: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
+    """Observed rates of the recorded cohorts with the volume of every lead."""
+    volume = everything.drop_duplicates("source").set_index("source")
+    out = rates.copy()
+    for column in ("leads", "leads_per_week"):
+        out[column] = out["source"].map(volume[column]).fillna(out[column])
+    out["leads"] = out["leads"].astype(int)
+    return out
