@@ -29,6 +29,7 @@ from pathlib import Path
 from machine import label, median
 
 import simfunnel
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.fit import fit_by_simulation
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.parameters import load_scenario
@@ -127,7 +128,7 @@ def _export(n: int, folder: Path) -> Path:
         f"sources.{s.name}.leads_per_week": (s.leads_per_week or 0.0) * factor for s in base.sources
     }
     over["team.reps"] = max(1, round(base.team.reps * factor))
-    crm = simfunnel.simulate(base, seed=1, overrides=over, max_leads=10 * n).to_crm()
+    crm = to_crm(simfunnel.simulate(base, seed=1, overrides=over, max_leads=10 * n))
     tmp = path.with_suffix(".tmp")
     crm.to_csv(tmp, index=False)
     tmp.replace(path)

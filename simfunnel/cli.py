@@ -130,9 +130,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = simulate(scenario, seed=args.seed, max_leads=args.max_leads)
     if args.export_crm is not None:
-        from simfunnel.calibration.crm import write_crm
+        from simfunnel.calibration.export import to_crm, write_crm
 
-        crm = result.to_crm()
+        crm = to_crm(result)
         write_crm(crm, args.export_crm)
         print(f"CRM export: {args.export_crm} ({len(crm):,} leads)", file=sys.stderr)
     if args.json:
@@ -171,7 +171,7 @@ def _check_export_path(path: str) -> None:
     from pathlib import Path
 
     target = Path(path)
-    suffixes = (".csv", ".xlsx", ".parquet")  # simfunnel.calibration.crm.EXPORT_SUFFIXES
+    suffixes = (".csv", ".xlsx", ".parquet")  # simfunnel.calibration.export.EXPORT_SUFFIXES
     if target.suffix.lower() not in suffixes:
         raise SimfunnelError(
             f"--export-crm {path}: unknown file type {target.suffix or '(none)'!r}; "
@@ -331,7 +331,7 @@ def _add_calibrate_command(sub: Any) -> None:
         action="store_true",
         help="refuse any bad row or won/lost conflict (default: skip a few, settle conflicts)",
     )
-    from simfunnel.calibration import limits
+    from simfunnel.calibration.read import limits
 
     size = cal.add_argument_group("size limits, checked before a file is loaded")
     for flag, default, metavar, what in (
@@ -359,7 +359,7 @@ def _add_calibrate_command(sub: Any) -> None:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.report:
         _skip_iri_grammars()
-    from simfunnel.calibration.command import run
+    from simfunnel.cli_calibrate import run
 
     return run(args)
 

@@ -71,12 +71,6 @@ class SimulationResult:
         """Won leads by the attempt on which they were first reached."""
         return metrics.contact_attempts(self.records, self.scenario, accounting)
 
-    def to_crm(self) -> pd.DataFrame:
-        """The leads as a CRM export at the horizon (:func:`simfunnel.calibration.crm.to_crm`)."""
-        from simfunnel.calibration.crm import to_crm
-
-        return to_crm(self)
-
 
 def simulate(
     scenario: Scenario | str | Path | dict[str, Any],

@@ -73,7 +73,7 @@ def test_the_schema_defaults_are_the_figures_on_the_page():
     team = Scenario.model_fields["team"].default
     assert f"${team.hiring_cost_usd:,.0f}" in PAGE
     assert f"${team.loaded_cost_per_hour_usd:,.0f} an hour" in PAGE
-    from simfunnel.calibration.writer import DEFAULT_CPL_USD
+    from simfunnel.calibration.scenario import DEFAULT_CPL_USD
 
     assert f"${DEFAULT_CPL_USD:,.0f}" in PAGE
     assert "$12,000" in PAGE  # DealSize().mean_usd

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.read.columns import CRM_COLUMNS
 from simfunnel.parameters import load_scenario
 
 HEADER = ",".join(CRM_COLUMNS)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simfunnel.calibration.columns import OBSERVED_RATE_COLUMNS
 from simfunnel.calibration.estimate import estimates, fit_decay, observed_rates
+from simfunnel.calibration.read.columns import OBSERVED_RATE_COLUMNS
 
 TRUE_CONTACT = {"alpha": 0.6, "beta": 0.4}
 TRUE_WON = {"alpha": 0.2, "beta": 0.1}

@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 import simfunnel
-from simfunnel.calibration.checks import plain_numbers, tidy_estimates
-from simfunnel.calibration.columns import CRM_COLUMNS
-from simfunnel.calibration.limits import ReadLimits, check_csv
 from simfunnel.calibration.read import Table, lead_frame
+from simfunnel.calibration.read.checks import plain_numbers, tidy_estimates
+from simfunnel.calibration.read.columns import CRM_COLUMNS
+from simfunnel.calibration.read.limits import ReadLimits, check_csv
 from simfunnel.errors import CalibrationError
 
 Files = dict[str, Callable[[Path], None]]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simfunnel.calibration.columns import CRM_COLUMNS
 from simfunnel.calibration.estimate import observed_rates
-from simfunnel.calibration.mapping import mapping_from_dict
 from simfunnel.calibration.read import Table, lead_frame, read_table
+from simfunnel.calibration.read.columns import CRM_COLUMNS
+from simfunnel.calibration.read.mapping import mapping_from_dict
 from simfunnel.errors import CalibrationError
 
 SAMPLES = Path(str(resources.files("simfunnel") / "calibration" / "samples"))

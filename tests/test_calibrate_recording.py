@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.recording import (
+from simfunnel.calibration.estimate.recording import (
     MIN_GAP_DAYS,
     cohort_conversion,
     outcome_recording_start,
 )
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.results import load_results, save_results
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.errors import CalibrationError
@@ -35,7 +36,7 @@ GAP = pd.Timedelta(days=150)
 
 @pytest.fixture(scope="module")
 def full() -> pd.DataFrame:
-    return simfunnel.simulate(YEAR, seed=3).to_crm()
+    return to_crm(simfunnel.simulate(YEAR, seed=3))
 
 
 def recorded_from(crm: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:

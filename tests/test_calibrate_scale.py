@@ -14,8 +14,9 @@ import pytest
 
 import simfunnel
 from simfunnel.calibration.estimate import observed_rates
+from simfunnel.calibration.export import to_crm
+from simfunnel.calibration.fit.scale import MIN_REPS, scale_factor, scaled, scaled_overrides
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
-from simfunnel.calibration.scale import MIN_REPS, scale_factor, scaled, scaled_overrides
 from simfunnel.limits import scenario_workload
 from simfunnel.parameters import load_scenario
 
@@ -49,7 +50,7 @@ def test_the_factor_keeps_whole_reps_and_enough_of_them(big):
 def _rates(scenario, seeds):
     """Mean rate over the seeds, and the half-width of its 95% interval."""
     runs = [
-        observed_rates(simfunnel.simulate(scenario, seed=k).to_crm()).set_index(["source", "stage"])
+        observed_rates(to_crm(simfunnel.simulate(scenario, seed=k))).set_index(["source", "stage"])
         for k in seeds
     ]
     rate = pd.concat([r["rate"] for r in runs], axis=1).mean(axis=1)

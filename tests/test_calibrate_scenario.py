@@ -10,7 +10,7 @@ import pytest
 
 import simfunnel
 from simfunnel.calibration.estimate import volume_estimates
-from simfunnel.calibration.mapping import mapping_from_dict
+from simfunnel.calibration.read.mapping import mapping_from_dict
 from simfunnel.parameters import load_scenario
 
 ROLES = ("lead_id", "source", "created_at", "qualified_at", "won_at", "lost_at", "amount", "owner")

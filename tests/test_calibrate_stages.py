@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import simfunnel
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.fit import DECOMPOSITION
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.parameters import load_scenario
@@ -35,7 +36,7 @@ def reproduced(cal: simfunnel.Calibration) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def won_only() -> simfunnel.Calibration:
-    full = simfunnel.simulate(TRUTH, seed=5).to_crm()
+    full = to_crm(simfunnel.simulate(TRUTH, seed=5))
     return simfunnel.calibrate(
         full[["lead_id", "source", "created_at", "won_at"]],
         replications=3,

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.undated import UndatedExport
+from simfunnel.calibration.estimate.undated import UndatedExport
+from simfunnel.calibration.export import to_crm
 from simfunnel.errors import CalibrationError
 
 RATES = {"ads": 0.08, "events": 0.6, "web": 0.3}
@@ -122,9 +123,11 @@ def test_the_cli_refuses_in_one_line_after_showing_the_conversion(tmp_path):
     done = _cli(tmp_path, *base, "--out", "c.yaml", *given)
     assert done.returncode == 0, done.stderr
     assert all(s.leads_per_week == 10 for s in simfunnel.load_scenario(tmp_path / "c.yaml").sources)
-    dated = simfunnel.simulate(
-        "balanced", seed=1, overrides={"run.horizon_days": 42, "run.warmup_days": 7}
-    ).to_crm()
+    dated = to_crm(
+        simfunnel.simulate(
+            "balanced", seed=1, overrides={"run.horizon_days": 42, "run.warmup_days": 7}
+        )
+    )
     dated.to_csv(tmp_path / "dated.csv", index=False)
     both = _cli(tmp_path, "dated.csv", "--out", "d.yaml", "--period", "2024-01-01..2024-02-01")
     assert both.returncode == 2 and "only for an export without creation dates" in both.stderr

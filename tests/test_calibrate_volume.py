@@ -21,8 +21,9 @@ import pytest
 from scipy import stats
 
 import simfunnel
+from simfunnel.calibration.estimate.volume import history_end
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
-from simfunnel.calibration.volume import history_end
 from simfunnel.errors import ScenarioError
 from simfunnel.limits import scenario_workload
 from simfunnel.parameters import load_scenario
@@ -60,7 +61,7 @@ def _counts(frame: pd.DataFrame, source: str, start: pd.Timestamp, end: pd.Times
 
 @pytest.fixture(scope="module")
 def export() -> pd.DataFrame:
-    return simfunnel.simulate(TRUTH, seed=3).to_crm()
+    return to_crm(simfunnel.simulate(TRUTH, seed=3))
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +83,14 @@ def forward(cal: simfunnel.Calibration, tmp_path_factory: pytest.TempPathFactory
     assert cal.history is not None
     replay = {**cal.history, "run.horizon_days": cal.history["run.horizon_days"] + 35}
     longer = load_scenario(written, replay)
-    return [simfunnel.simulate(longer, seed=s).to_crm() for s in range(6)]
+    return [to_crm(simfunnel.simulate(longer, seed=s)) for s in range(6)]
 
 
 @pytest.fixture(scope="module")
 def ahead(cal: simfunnel.Calibration, tmp_path_factory: pytest.TempPathFactory) -> list:
     """The written scenario as written: forward from the end of the history (6 seeds)."""
     written = load_scenario(cal.write(tmp_path_factory.mktemp("ahead") / "calibrated.yaml"))
-    return [simfunnel.simulate(written, seed=s).to_crm() for s in range(6)]
+    return [to_crm(simfunnel.simulate(written, seed=s)) for s in range(6)]
 
 
 def estimate(cal: simfunnel.Calibration, field: str, name: str) -> pd.Series:
@@ -110,7 +111,7 @@ def test_the_arrival_process_grows_with_the_trend_from_its_reference() -> None:
     )  # the level is reached at the end: the year before brings a third of it on average
     counts = []
     for scenario in (flat, grown, shifted):
-        crm = simfunnel.simulate(scenario, seed=1).to_crm()
+        crm = to_crm(simfunnel.simulate(scenario, seed=1))
         created = pd.to_datetime(crm.loc[crm["source"] == "paid_search", "created_at"])
         quarter = ((created - pd.Timestamp("2025-01-06")) / DAY // 91).clip(upper=3)
         counts.append(np.bincount(quarter.astype(int), minlength=4))
@@ -136,7 +137,7 @@ def test_a_campaign_with_its_own_leads_and_a_burst_that_sets_nothing() -> None:
             ],
         },
     )
-    crm = simfunnel.simulate(own, seed=2).to_crm()
+    crm = to_crm(simfunnel.simulate(own, seed=2))
     created = pd.to_datetime(crm.loc[crm["source"] == "referral", "created_at"])
     low, high = _poisson(300)
     assert low <= len(created) <= high
@@ -299,7 +300,7 @@ def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> No
             ],
         },
     )
-    export = simfunnel.simulate(truth, seed=4).to_crm()
+    export = to_crm(simfunnel.simulate(truth, seed=4))
     cal = simfunnel.calibrate(export, simulate=False)
     organic = source(cal, "organic_search")
     level = estimate(cal, "leads_per_week", "organic_search")
@@ -322,7 +323,7 @@ def test_a_source_that_started_mid_history_keeps_its_level(tmp_path: Path) -> No
 
 def test_overdispersed_flat_and_trending_histories() -> None:
     """Weekly counts noisier than Poisson: few false campaigns, trends found, levels covered."""
-    from simfunnel.calibration.volume import volume_estimates
+    from simfunnel.calibration.estimate.volume import volume_estimates
 
     days = np.arange(364)
     found = {"flat": [0, 0, 0], "trend": [0, 0, 0]}  # campaigns, trends, level covered

@@ -11,6 +11,7 @@ import pytest
 
 import simfunnel
 from simfunnel.calibration.estimate import observed_rates, weeks_observed
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.fit import (
     backtest,
     default_parameters,
@@ -49,7 +50,7 @@ def start_from(truth, train=None):
 
 @pytest.fixture(scope="module")
 def export():
-    return simfunnel.simulate(TRUTH, seed=5).to_crm()
+    return to_crm(simfunnel.simulate(TRUTH, seed=5))
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +221,7 @@ BUSY = load_scenario(
 @pytest.fixture(scope="module")
 def year():
     run = simfunnel.simulate(BUSY, seed=3)  # cohort accounting: every lead followed up
-    cal = simfunnel.calibrate(run.to_crm(), simulate=False)  # direct estimates only
+    cal = simfunnel.calibrate(to_crm(run), simulate=False)  # direct estimates only
     return run, cal, cal.estimates.set_index(["field", "source"])
 
 
@@ -393,7 +394,7 @@ def test_calibration_report_says_which_parameters_are_not_fitted(flagged):
 
 
 def test_the_back_test_verdict_names_a_bias_that_leans_one_way():
-    from simfunnel.calibration.fit import _backtest_summary, bias_phrase
+    from simfunnel.calibration.fit.backtest import _backtest_summary, bias_phrase
 
     def table(errors):
         rows = [

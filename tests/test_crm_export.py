@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import simfunnel
-from simfunnel.calibration.columns import CRM_COLUMNS
+from simfunnel.calibration.export import to_crm
+from simfunnel.calibration.read.columns import CRM_COLUMNS
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
 from simfunnel.calibration.samples.make_example import main as make_example
 from simfunnel.model import FINAL_STATES
@@ -25,7 +26,7 @@ def run():
 
 @pytest.fixture(scope="module")
 def crm(run):
-    return run.to_crm()
+    return to_crm(run)
 
 
 def test_columns_are_the_native_header(crm):

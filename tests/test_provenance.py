@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from simfunnel.calibration.pipeline import calibrate
 from simfunnel.calibration.samples import sample_path
-from simfunnel.calibration.writer import DEFAULT_CPL_USD
+from simfunnel.calibration.scenario import DEFAULT_CPL_USD
 from simfunnel.errors import ScenarioError
 from simfunnel.origins import field_origins
 from simfunnel.parameters import load_scenario
@@ -55,14 +55,14 @@ def test_calibrate_writes_origins_with_intervals_that_read_back(calibrated):
 
 def test_a_fitted_field_is_marked_fit(calibrated):
     cal, _ = calibrated
-    from simfunnel.calibration.pipeline import _record_provenance
+    from simfunnel.calibration.evidence import record_provenance
 
     cal.fitted_paths.append("sources.paid_search.quality")
-    _record_provenance(cal)
+    record_provenance(cal)
     block = cal.scenario.provenance
     assert block["sources.paid_search.quality.ready"].origin == "fit"
     cal.fitted_paths.remove("sources.paid_search.quality")
-    _record_provenance(cal)
+    record_provenance(cal)
 
 
 def test_a_file_without_the_block_counts_as_the_users_where_it_sets_a_value():

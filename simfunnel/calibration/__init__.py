@@ -1,18 +1,25 @@
 """Calibration: turn a CRM export into a scenario, check the fit, and export simulated leads.
 
-Modules, one step each: :mod:`~simfunnel.calibration.columns` (the canonical names),
-:mod:`~simfunnel.calibration.mapping` (column mappings and presets),
-:mod:`~simfunnel.calibration.limits` (size limits checked before a file loads),
-:mod:`~simfunnel.calibration.read` (files to a canonical lead frame),
-:mod:`~simfunnel.calibration.checks` (the mapping against the files, conflicts, sources),
-:mod:`~simfunnel.calibration.history` (where the history ends, and a short one),
-:mod:`~simfunnel.calibration.estimate` (direct estimates), of which volume in
-:mod:`~simfunnel.calibration.volume` (level, trend, campaigns) on
-:mod:`~simfunnel.calibration.weekly` (weekly counts, baselines, campaign weeks),
-:mod:`~simfunnel.calibration.writer` (the scenario YAML),
-:mod:`~simfunnel.calibration.pipeline` (:func:`calibrate` joining them),
-:mod:`~simfunnel.calibration.fit` (the simulation-based fit, fit check and back-test) and
-:mod:`~simfunnel.calibration.crm` (simulated leads as a CRM export).
+Laid out by step, run in order by :mod:`~simfunnel.calibration.pipeline`
+(:func:`calibrate` and :class:`Calibration`):
+
+1. :mod:`~simfunnel.calibration.read`: the files to one canonical lead frame (files,
+   cells, problems, mapping, columns, checks, limits, leads, deals, history);
+2. :mod:`~simfunnel.calibration.estimate`: direct estimates with intervals (intervals,
+   censoring and cure, recording, volume and weekly, conversion, timing, value, decay,
+   team, score, undated exports, the table of them all);
+3. :mod:`~simfunnel.calibration.scenario`: the commented scenario YAML;
+4. :mod:`~simfunnel.calibration.fit`: what the export does not show, fitted by simulation
+   (parameters, simulator, moments, scale), the fit check and the back-test.
+
+Beside them: :mod:`~simfunnel.calibration.evidence` (the estimates table's defaults and
+fitted rows, the provenance), :mod:`~simfunnel.calibration.results` (what a calibration
+saves for its report), :mod:`~simfunnel.calibration.export` (simulated leads as a CRM export) and
+:mod:`~simfunnel.calibration.samples` (the shipped example). The command line's part is
+:mod:`simfunnel.cli_calibrate`. The old module paths (``calibration.writer``, ``crm``,
+``mapping``, ``columns``, ``checks``, ``limits``, ``history``, ``cure``, ``volume``,
+``weekly``, ``recording``, ``undated``, ``scale``, ``command``) still import, with a
+:class:`DeprecationWarning`, for one release.
 """
 
 from __future__ import annotations
@@ -20,16 +27,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from simfunnel.calibration.columns import CRM_COLUMNS, STAGES, STATUSES
+from simfunnel.calibration.read.columns import CRM_COLUMNS, STAGES, STATUSES
 
 if TYPE_CHECKING:
-    from simfunnel.calibration.estimate import observed_rates
+    from simfunnel.calibration.estimate.censoring import observed_rates
     from simfunnel.calibration.pipeline import Calibration, calibrate
 
 _LAZY = {
     "Calibration": "simfunnel.calibration.pipeline",
     "calibrate": "simfunnel.calibration.pipeline",
-    "observed_rates": "simfunnel.calibration.estimate",
+    "observed_rates": "simfunnel.calibration.estimate.censoring",
 }
 
 

@@ -6,42 +6,51 @@
 >>> cal.estimates  # tidy: field, source, estimate, low, high, n, method, from_data
 >>> cal.write("my_scenario.yaml")  # doctest: +SKIP
 
-Reading and checking (:mod:`~simfunnel.calibration.read`), direct estimates
-(:mod:`~simfunnel.calibration.estimate`) and the scenario (:mod:`~simfunnel.calibration.
-writer`) happen here; the simulation-based fit, the fit check and the back-test live in
-:mod:`simfunnel.calibration.fit` and are reached through :class:`Calibration`.
+The one place that runs the steps in order: reading and checking
+(:mod:`~simfunnel.calibration.read`), direct estimates
+(:mod:`~simfunnel.calibration.estimate`), the scenario
+(:mod:`~simfunnel.calibration.scenario`), then the simulation-based fit, the fit check
+and the back-test (:mod:`~simfunnel.calibration.fit`), reached through
+:class:`Calibration`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
-from simfunnel.calibration import history
-from simfunnel.calibration.checks import tidy_estimates
-from simfunnel.calibration.limits import (
+from simfunnel.calibration.evidence import add_defaults, add_fitted, record_provenance
+from simfunnel.calibration.read import (
+    MAX_BAD_SHARE,
+    ReadReport,
+    Table,
+    history,
+    lead_frame,
+    read_table,
+)
+from simfunnel.calibration.read.checks import tidy_estimates
+from simfunnel.calibration.read.limits import (
     DEFAULT_MAX_CELL_CHARS,
     DEFAULT_MAX_COLUMNS,
     DEFAULT_MAX_ROWS,
     DEFAULT_MAX_XLSX_MB,
     ReadLimits,
 )
-from simfunnel.calibration.mapping import Mapping, as_mapping
-from simfunnel.calibration.read import MAX_BAD_SHARE, ReadReport, Table, lead_frame, read_table
+from simfunnel.calibration.read.mapping import Mapping, as_mapping
 from simfunnel.errors import CalibrationError
 
 if TYPE_CHECKING:
-    from simfunnel.calibration.recording import RecordingStart
-    from simfunnel.calibration.volume import Volume
+    from simfunnel.calibration.estimate.recording import RecordingStart
+    from simfunnel.calibration.estimate.volume import Volume
+    from simfunnel.calibration.fit import Backtest, FitCheck
     from simfunnel.parameters import Scenario
 
 # scipy (the estimates) and the scenario schema are imported once the data has been
 # read and checked, so that bad input is refused without waiting for them.
+
 
 #: Sources with fewer leads than this are pooled into ``other``.
 MIN_LEADS_PER_SOURCE = 30
@@ -69,7 +78,7 @@ class Calibration:
         Source names pooled into ``other``.
     volumes
         Per source, the volume the scenario was written from: its baseline, trend and
-        campaigns (:class:`~simfunnel.calibration.volume.Volume`).
+        campaigns (:class:`~simfunnel.calibration.estimate.volume.Volume`).
     """
 
     scenario: Scenario
@@ -137,7 +146,9 @@ class Calibration:
         """The fitted parameters the data cannot move, or that sit at a bound, one a line."""
         if self.fit is None:
             return []
-        return list(self._fit_module().flag_lines(self.fit))
+        from simfunnel.calibration.fit import flag_lines
+
+        return list(flag_lines(self.fit))
 
     def refine(self, **fit_options: Any) -> Calibration:
         """Fit what the export does not show by simulation (``fit.fit_by_simulation``).
@@ -148,20 +159,20 @@ class Calibration:
         if self.fit is not None:
             raise CalibrationError("refine: the simulation-based fit has already run")
         fit_options.setdefault("history", self.history)
-        fitted, params = self._fit_module().fit_by_simulation(
-            self.scenario, self.observed, **fit_options
-        )
+        from simfunnel.calibration.fit import fit_by_simulation
+
+        fitted, params = fit_by_simulation(self.scenario, self.observed, **fit_options)
         self.fit = params
         self.scenario = fitted
         self.estimates = self.estimates[self.estimates["from_data"].astype(bool)]
-        _add_fitted(self, tidy_estimates(params, field="parameter"))
-        _add_defaults(self)
-        _record_provenance(self)
+        add_fitted(self, tidy_estimates(params, field="parameter"))
+        add_defaults(self)
+        record_provenance(self)
         return self
 
     def to_yaml(self) -> str:
         """The scenario as commented YAML, each calibrated field with its evidence."""
-        from simfunnel.calibration.writer import scenario_yaml
+        from simfunnel.calibration.scenario import scenario_yaml
 
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:
@@ -183,91 +194,25 @@ class Calibration:
         tmp.replace(target)
         return target
 
-    def _fit_module(self) -> Any:
-        try:
-            return importlib.import_module("simfunnel.calibration.fit")
-        except ModuleNotFoundError as exc:  # pragma: no cover - until the fit lands
-            raise CalibrationError("the simulation-based fit is not available") from exc
+    def fit_check(self, **options: Any) -> FitCheck:
+        """Observed against simulated stage rates (:func:`~simfunnel.calibration.fit.fit_check`)."""
+        from simfunnel.calibration.fit import fit_check
 
-    def fit_check(self, **options: Any) -> Any:
-        """Observed against simulated stage rates (see ``simfunnel.calibration.fit.fit_check``)."""
         options.setdefault("history", self.history)
-        return self._fit_module().fit_check(self.scenario, self.observed, **options)
+        return fit_check(self.scenario, self.observed, **options)
 
-    def backtest(self, holdout: float = 0.25, **options: Any) -> Any:
+    def backtest(self, holdout: float = 0.25, **options: Any) -> Backtest:
         """Calibrate on the first part of the history, simulate the rest, compare."""
-        from simfunnel.calibration.undated import is_undated
+        from simfunnel.calibration.estimate.undated import is_undated
 
         if is_undated(self.frame):
             raise CalibrationError(
                 "back-test: the export has no creation dates, so no part of its history "
                 "can be held out"
             )
-        return self._fit_module().backtest(self.frame, holdout=holdout, **options)
+        from simfunnel.calibration.fit import backtest
 
-
-#: Scenario fields a calibration may set, per source and for the whole funnel; those the
-#: data did not inform are listed in the estimates as domain defaults.
-SOURCE_FIELDS: tuple[str, ...] = (
-    "leads_per_week",
-    "cost_per_lead_usd",
-    "quality.ready",
-    "opportunity_probability",
-    "win_probability",
-    "days_to_close",
-    "deal_size.mean_usd",
-    "deal_size.sigma",
-    "monthly_churn",
-)
-GLOBAL_FIELDS: tuple[str, ...] = (
-    "team.reps",
-    "process.contact_probability",
-    "process.decay.tau_minutes",
-    "process.decay.floor",
-    "process.routing.score_auc",
-)
-
-
-def _value(node: Any, path: str) -> Any:
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
-
-
-def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
-    """Rows (``from_data`` False) for the fields the data left at their domain defaults."""
-    have = set(zip(table["field"], table["source"], strict=True))
-    process = scenario.process
-    rows = []
-
-    def add(field_name: str, source: str, value: Any) -> None:
-        rows.append(
-            {
-                "field": field_name,
-                "source": source,
-                "estimate": float(value),
-                "low": float("nan"),
-                "high": float("nan"),
-                "n": 0,
-                "method": "default (docs/assumptions.md), not in the data",
-                "from_data": False,
-            }
-        )
-
-    for src in scenario.sources:
-        for name in SOURCE_FIELDS:
-            if (name, src.name) in have:
-                continue
-            value = _value(src, name)
-            if value is None:  # a per-source override left unset: the process's value
-                value = _value(process, name)
-            add(name, src.name, value)
-    for name in GLOBAL_FIELDS:
-        short = name.removeprefix("process.")
-        if (name, "all") in have or (short, "all") in have:
-            continue
-        add(name, "all", _value(scenario, name))
-    return pd.DataFrame(rows, columns=table.columns)
+        return backtest(self.frame, holdout=holdout, **options)
 
 
 def _table(
@@ -281,7 +226,7 @@ def _table(
 def export_date(value: str | pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.Timestamp:
     """``value`` as the export's date and time; a plain date is the end of that day.
 
-    See :func:`simfunnel.calibration.history.export_date`.
+    See :func:`simfunnel.calibration.read.history.export_date`.
 
     Raises
     ------
@@ -318,7 +263,7 @@ def calibrate(
     leads, deals
         DataFrames or file paths (CSV, Parquet, .xlsx).
     mapping
-        A :class:`~simfunnel.calibration.mapping.Mapping`, a dict in the YAML format, a
+        A :class:`~simfunnel.calibration.read.mapping.Mapping`, a dict in the YAML format, a
         preset name (``hubspot``, ``salesforce``) or a mapping file; None: detected
         from the header (simfunnel's CRM export or a preset).
     strict
@@ -335,18 +280,18 @@ def calibrate(
     outcomes_from
         The first creation date whose leads' outcomes were recorded: conversion,
         timing and value are estimated from the leads created since, volume from all.
-        ``"auto"`` (default): detected (:func:`~simfunnel.calibration.recording.
+        ``"auto"`` (default): detected (:func:`~simfunnel.calibration.estimate.recording.
         outcome_recording_start`), else every lead; ``"all"`` or None: every lead; a
         date: from that date.
     period, leads_per_week
         For an export without creation dates only: the period it covers
         (``"2019-01-01..2019-12-31"``; the leads are spread evenly over it), or each
         source's volume (``{"web": 40}`` or ``["web=40"]``). Without either such an
-        export raises :class:`~simfunnel.calibration.undated.UndatedExport`, which
+        export raises :class:`~simfunnel.calibration.estimate.undated.UndatedExport`, which
         carries the conversion by source and the score's AUC.
     max_rows, max_columns, max_cell_chars, max_xlsx_mb
         Size limits of a file, checked before it is loaded
-        (:mod:`~simfunnel.calibration.limits`): rows, columns, characters in one cell,
+        (:mod:`~simfunnel.calibration.read.limits`): rows, columns, characters in one cell,
         and megabytes an ``.xlsx`` unzips to.
 
     Raises
@@ -372,16 +317,24 @@ def calibrate(
         frame, lines = history.cut_at(frame, export_date(as_of, frame))
         report.notes += lines
         report.rows_kept = len(frame)
-    from simfunnel.calibration.estimate import estimates, observed_rates, pool_sources
-    from simfunnel.calibration.recording import since
-    from simfunnel.calibration.undated import is_undated, parse_leads_per_week
-    from simfunnel.calibration.writer import build_scenario, history_window
+    from simfunnel.calibration.estimate.censoring import observed_rates
+    from simfunnel.calibration.estimate.intervals import pool_sources
+    from simfunnel.calibration.estimate.recording import since
+    from simfunnel.calibration.estimate.table import estimates
+    from simfunnel.calibration.estimate.undated import (
+        even_volume,
+        is_undated,
+        parse_leads_per_week,
+        undated_volume,
+        with_volume,
+    )
+    from simfunnel.calibration.scenario import build_scenario, history_window
 
     frame, pooled = pool_sources(frame, min_leads)
     if is_undated(frame):
         recording, start = None, None
         outcomes = frame
-        timed = _undated_volume(frame, report, period, leads_per_week)
+        timed = undated_volume(frame, report, period, leads_per_week)
     else:
         if period is not None or leads_per_week is not None:
             raise CalibrationError(
@@ -393,10 +346,10 @@ def calibrate(
         timed = frame
     table, extras = estimates(timed, outcomes)
     if timed is not frame:
-        table, extras = _even_volume(table, extras, period, leads_per_week)
+        table, extras = even_volume(table, extras, period, leads_per_week)
     observed = observed_rates(outcomes)
     if timed is not frame or start is not None:
-        observed = _with_volume(observed, observed_rates(timed))
+        observed = with_volume(observed, observed_rates(timed))
     table, extras, observed, lines = history.short_history(timed, table, extras, observed)
     report.notes += lines
     table = tidy_estimates(table)
@@ -430,8 +383,8 @@ def calibrate(
     )
     if simulate:
         return result.refine(**fit_options)
-    _add_defaults(result)
-    _record_provenance(result)
+    add_defaults(result)
+    record_provenance(result)
     return result
 
 
@@ -462,7 +415,7 @@ def _recording(
     if outcomes_from is None or (isinstance(outcomes_from, str) and outcomes_from == "all"):
         return None, None
     if isinstance(outcomes_from, str) and outcomes_from == "auto":
-        from simfunnel.calibration.recording import outcome_recording_start
+        from simfunnel.calibration.estimate.recording import outcome_recording_start
 
         found = outcome_recording_start(frame)
         return found, None if found is None else found.start
@@ -481,167 +434,3 @@ def _recording(
             f"(the leads run from {created.min():%Y-%m-%d} to {created.max():%Y-%m-%d})"
         )
     return None, pd.Timestamp(start)
-
-
-def _undated_volume(
-    frame: pd.DataFrame,
-    report: ReadReport,
-    period: str | tuple[Any, Any] | None,
-    leads_per_week: dict[str, float] | list[str] | None,
-) -> pd.DataFrame:
-    """The undated frame with even creation dates for its volume, or the refusal."""
-    from simfunnel.calibration.estimate import (
-        ESTIMATE_COLUMNS,
-        conversion_estimates,
-        score_estimates,
-    )
-    from simfunnel.calibration.undated import (
-        UndatedExport,
-        parse_leads_per_week,
-        parse_period,
-        refusal,
-        with_even_dates,
-    )
-
-    if period is None and leads_per_week is None:
-        rows = conversion_estimates(frame) + score_estimates(frame)
-        table = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
-        raise UndatedExport(refusal(sorted(set(frame["source"].astype(str)))), table)
-    span = None if period is None else parse_period(period)
-    given = None if leads_per_week is None else parse_leads_per_week(leads_per_week)
-    timed, line = with_even_dates(frame, span, given, pd.Timestamp.now().normalize())
-    report.notes.append(line)
-    return timed
-
-
-def _even_volume(
-    table: pd.DataFrame,
-    extras: dict[str, Any],
-    period: str | tuple[Any, Any] | None,
-    leads_per_week: dict[str, float] | list[str] | None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Volume rows that say where they came from, and flat profiles: no dates, no pattern."""
-    from scipy import stats
-
-    from simfunnel.calibration.undated import parse_leads_per_week, parse_period
-
-    out = table.copy()
-    volume = out["field"] == "leads_per_week"
-    if period is not None:
-        first, end = parse_period(period)
-        weeks = (end - first) / pd.Timedelta(weeks=1)
-        n = out.loc[volume, "n"].to_numpy(float)
-        out.loc[volume, "estimate"] = n / weeks
-        out.loc[volume, "low"] = np.where(n > 0, stats.chi2.ppf(0.025, 2 * n) / 2, 0.0) / weeks
-        out.loc[volume, "high"] = stats.chi2.ppf(0.975, 2 * n + 2) / 2 / weeks
-    out.loc[volume, "method"] = (
-        f"count over the period given ({period}), Poisson; the export has no creation dates"
-    )
-    given = {} if leads_per_week is None else parse_leads_per_week(leads_per_week)
-    for name, rate in given.items():
-        row = volume & (out["source"] == name)
-        out.loc[row, ["estimate", "low", "high"]] = rate
-        out.loc[row, "method"] = "given (leads_per_week); the export has no creation dates"
-    out = out[out["field"] != "trend_per_year"].reset_index(drop=True)
-    flat = {
-        name: {
-            **{k: v for k, v in extra.items() if k != "volume"},  # no dates: no trend
-            "day_of_week_profile": [1.0] * 7,
-            "hour_of_day_profile": None,
-            "bursts": [],
-        }
-        for name, extra in extras.items()
-    }
-    return out, flat
-
-
-def _with_volume(rates: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame:
-    """Observed rates of the recorded cohorts with the volume of every lead."""
-    volume = everything.drop_duplicates("source").set_index("source")
-    out = rates.copy()
-    for column in ("leads", "leads_per_week"):
-        out[column] = out["source"].map(volume[column]).fillna(out[column])
-    out["leads"] = out["leads"].astype(int)
-    return out
-
-
-def _record_provenance(result: Calibration) -> None:
-    """The scenario's ``provenance:`` block: where each field it writes came from."""
-    from simfunnel.calibration.writer import field_provenance, written_fields
-
-    written = written_fields(result.scenario, result.fitted_paths, result.built)
-    block = field_provenance(written, result.comments, result.estimates, result.fitted_paths)
-    result.scenario = result.scenario.model_copy(update={"provenance": block})
-
-
-def _add_defaults(result: Calibration) -> None:
-    """Rows for the fields left at their domain defaults."""
-    defaults_table = default_rows(result.scenario, result.estimates)
-    if len(defaults_table):
-        result.estimates = pd.concat([result.estimates, defaults_table], ignore_index=True)
-
-
-def _add_fitted(result: Calibration, params: pd.DataFrame) -> None:
-    """Put the simulation-fitted parameters into the estimates table and the comments."""
-    rows = []
-    for p in params.itertuples(index=False):
-        source = str(p.source)
-        field_path = str(p.parameter)
-        n = (
-            int(result.frame.shape[0])
-            if source == "all"
-            else int((result.frame["source"] == source).sum())
-        )
-        identified = bool(getattr(p, "identified", True))
-        note = str(getattr(p, "note", "") or "")
-        method = f"{p.method} ({getattr(p, 'moments', '')})".replace(" ()", "")
-        if identified and note:  # at a bound of the search
-            method += f"; {note}"
-        rows.append(
-            {
-                "field": field_path,
-                "source": source,
-                "estimate": float(p.estimate),
-                "low": float(p.low),
-                "high": float(p.high),
-                "n": n,
-                "method": method,
-                "from_data": identified,
-            }
-        )
-        if source == "all":
-            path = field_path if "." in field_path else f"process.{field_path}"
-        else:
-            path = f"sources.{source}.{field_path}"
-        if not identified:
-            result.comments[path] = f"domain default {p.estimate:.4g}; {p.method}"
-            continue
-        entry = getattr(p, "entry_stage", None)
-        if isinstance(entry, str):
-            result.fitted_paths.append(f"sources.{source}.entry_stage")
-            result.comments[f"sources.{source}.entry_stage"] = str(p.method)
-        result.fitted_paths.append(path.removesuffix(".ready"))
-        if path == "process.contact_probability":
-            result.fitted_paths.append("process.retry_contact_probability")
-        result.comments[path] = (
-            f"estimate {p.estimate:.4g} (95% {p.low:.4g} to {p.high:.4g}), {n} rows; {method}"
-        )
-    if rows:
-        result.estimates = pd.concat([result.estimates, pd.DataFrame(rows)], ignore_index=True)
-        fitted = {(str(r["source"]), str(r["field"])) for r in rows if r["from_data"]}
-        kept = [_without_fitted(d, fitted) for d in result.defaults]
-        result.defaults = [d for d in kept if d and "fitted by simulation" not in d] + [
-            "the parts of the quality mix and stage chances not fitted above"
-        ]
-
-
-def _without_fitted(line: str, fitted: set[tuple[str, str]]) -> str:
-    """A defaults line ``sources.{a, b}.field (why)`` less the sources fitted since ('' if none)."""
-    if not line.startswith("sources.{"):
-        return line
-    names, _, rest = line.removeprefix("sources.{").partition("}.")
-    field_name = rest.split(" ", 1)[0]
-    left = [n for n in names.split(", ") if (n, field_name) not in fitted]
-    if not left:
-        return ""
-    return "sources.{" + ", ".join(left) + "}." + rest

@@ -113,10 +113,10 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
     CalibrationError
         Not a results folder, an unfinished one, or one of another format.
     """
+    from simfunnel.calibration.estimate.recording import RecordingStart
     from simfunnel.calibration.fit import Backtest, FitCheck
     from simfunnel.calibration.pipeline import Calibration
     from simfunnel.calibration.read import ReadReport
-    from simfunnel.calibration.recording import RecordingStart
     from simfunnel.parameters import load_scenario
 
     where = Path(folder)
@@ -195,11 +195,11 @@ def load_results(folder: str | Path) -> tuple[Calibration, FitCheck | None, Back
 
 
 def _volume(raw: dict[str, Any]) -> Any:
-    """A :class:`~simfunnel.calibration.volume.Volume` from its saved fields."""
+    """A :class:`~simfunnel.calibration.estimate.volume.Volume` from its saved fields."""
     from datetime import date
 
-    from simfunnel.calibration.volume import Volume
-    from simfunnel.calibration.weekly import Campaign
+    from simfunnel.calibration.estimate.volume import Volume
+    from simfunnel.calibration.estimate.weekly import Campaign
 
     def day(value: Any) -> date | None:
         return None if value is None else date.fromisoformat(str(value))

@@ -157,7 +157,7 @@ def cohort_chart(
 ) -> Figure:
     """Each month's share of new leads that reached the deepest stage, with its interval.
 
-    ``cohorts`` is :func:`simfunnel.calibration.recording.cohort_conversion`; a dashed
+    ``cohorts`` is :func:`simfunnel.calibration.estimate.recording.cohort_conversion`; a dashed
     line marks the start of outcome recording (detected or given), and the bars behind
     the share show the month's leads.
     """

@@ -3,7 +3,7 @@
 Run ``python -m simfunnel.calibration.samples.make_example`` after a change to the
 model or to ``example_scenario.yaml``; it rewrites ``example_crm.csv`` beside this file.
 The export is one run of the scenario at its own seed, written by
-:meth:`simfunnel.SimulationResult.to_crm`, exactly as ``simfunnel run
+:func:`simfunnel.calibration.export.to_crm`, exactly as ``simfunnel run
 example_scenario.yaml --export-crm example_crm.csv`` would write it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from simfunnel.calibration.crm import write_crm
+from simfunnel.calibration.export import to_crm, write_crm
 from simfunnel.calibration.samples import EXAMPLE_CRM, EXAMPLE_SCENARIO
 from simfunnel.simulation import simulate
 
@@ -22,7 +22,7 @@ def main(folder: Path | None = None) -> Path:
     here = Path(__file__).resolve().parent
     result = simulate(here / EXAMPLE_SCENARIO)
     target = (folder or here) / EXAMPLE_CRM
-    write_crm(result.to_crm(), target)
+    write_crm(to_crm(result), target)
     return target
 
 
