@@ -8,8 +8,9 @@ works the recent volume at about the stated occupancy, and says so in one line.
 from __future__ import annotations
 
 import simfunnel
+from simfunnel.calibration.estimate.staffing import OCCUPANCY
+from simfunnel.calibration.export import to_crm
 from simfunnel.calibration.samples import EXAMPLE_SCENARIO, sample_path
-from simfunnel.calibration.staffing import OCCUPANCY
 from simfunnel.parameters import load_scenario
 
 BASE = load_scenario(sample_path(EXAMPLE_SCENARIO))
@@ -18,7 +19,7 @@ BASE = load_scenario(sample_path(EXAMPLE_SCENARIO))
 def test_a_team_not_in_the_export_is_sized_to_the_volume(tmp_path):
     over = {f"sources.{s.name}.leads_per_week": s.leads_per_week * 12 for s in BASE.sources}
     over["team.reps"] = BASE.team.reps * 12
-    export = simfunnel.simulate(BASE, seed=2, overrides=over).to_crm().drop(columns=["owner"])
+    export = to_crm(simfunnel.simulate(BASE, seed=2, overrides=over)).drop(columns=["owner"])
     cal = simfunnel.calibrate(export, simulate=False)
     said = [line for line in cal.summary_lines() if line.startswith("team.reps: no owner")]
     assert len(said) == 1 and f"{OCCUPANCY:.0%} occupancy" in said[0]

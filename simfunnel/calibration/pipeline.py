@@ -320,6 +320,7 @@ def calibrate(
     from simfunnel.calibration.estimate.censoring import observed_rates
     from simfunnel.calibration.estimate.intervals import pool_sources
     from simfunnel.calibration.estimate.recording import since
+    from simfunnel.calibration.estimate.staffing import size_team
     from simfunnel.calibration.estimate.table import estimates
     from simfunnel.calibration.estimate.undated import (
         even_volume,
@@ -365,7 +366,7 @@ def calibrate(
                 "given (leads_per_week): the export has no creation dates"
             )
     if "team.reps" not in comments:  # no owner column: a team that is not the bottleneck
-        scenario = _team_for_volume(scenario, comments, defaults, report)
+        scenario = size_team(scenario, comments, defaults, report.notes)
     result = Calibration(
         scenario=scenario,
         estimates=table,
@@ -386,26 +387,6 @@ def calibrate(
     add_defaults(result)
     record_provenance(result)
     return result
-
-
-def _team_for_volume(
-    scenario: Scenario, comments: dict[str, str], defaults: list[str], report: ReadReport
-) -> Scenario:
-    """The scenario with a team sized to its recent volume (:mod:`.staffing`), said once."""
-    from simfunnel.calibration.staffing import OCCUPANCY, team_for_volume
-
-    reps, line = team_for_volume(scenario)
-    report.notes.append(line)
-    comments["team.reps"] = (
-        f"domain default rule: no owner column, so sized to the recent volume at "
-        f"{OCCUPANCY:.0%} occupancy (docs/assumptions.md); give the real team"
-    )
-    defaults[:] = [d for d in defaults if not d.startswith("team.reps")] + [
-        f"team.reps ({reps}: no owner column; sized to the recent volume at "
-        f"{OCCUPANCY:.0%} occupancy)"
-    ]
-    # a copy with the one field changed: the fields the writer set stay the ones it set
-    return scenario.model_copy(update={"team": scenario.team.model_copy(update={"reps": reps})})
 
 
 def _recording(

@@ -116,7 +116,7 @@ def check_names(notebook: Path, params: dict[str, Any], declared: dict[str, Any]
                     f"parameter baseline: {baseline!r} is not among the scenarios ({shown})"
                 )
     if params.get("mapping"):
-        from simfunnel.calibration.mapping import PRESETS
+        from simfunnel.calibration.read.mapping import PRESETS
 
         value = params["mapping"]
         if value not in PRESETS and not Path(str(value)).expanduser().is_file():

@@ -27,7 +27,7 @@ OCCUPANCY = 0.6
 
 def team_for_volume(scenario: Scenario, seed: int | None = None) -> tuple[int, str]:
     """Reps that work the scenario's recent volume at :data:`OCCUPANCY`, and the line saying so."""
-    from simfunnel.calibration.scale import scaled
+    from simfunnel.calibration.fit.scale import scaled
     from simfunnel.queueing import work_hours_per_lead
 
     weekly = sum(s.effective_leads_per_week for s in scenario.sources)
@@ -46,3 +46,25 @@ def team_for_volume(scenario: Scenario, seed: int | None = None) -> tuple[int, s
         "team.reps in the scenario, or map an owner column"
     )
     return reps, line
+
+
+def size_team(
+    scenario: Scenario, comments: dict[str, str], defaults: list[str], notes: list[str]
+) -> Scenario:
+    """``scenario`` with a team sized to its recent volume, said once in ``notes``.
+
+    Its comment and its line among the defaults say that it is a default rule, not an
+    estimate (the provenance records it as ``default``).
+    """
+    reps, line = team_for_volume(scenario)
+    notes.append(line)
+    comments["team.reps"] = (
+        f"domain default rule: no owner column, so sized to the recent volume at "
+        f"{OCCUPANCY:.0%} occupancy (docs/assumptions.md); give the real team"
+    )
+    defaults[:] = [d for d in defaults if not d.startswith("team.reps")] + [
+        f"team.reps ({reps}: no owner column; sized to the recent volume at "
+        f"{OCCUPANCY:.0%} occupancy)"
+    ]
+    # a copy with the one field changed: the fields the writer set stay the ones it set
+    return scenario.model_copy(update={"team": scenario.team.model_copy(update={"reps": reps})})
