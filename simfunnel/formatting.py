@@ -387,7 +387,18 @@ def render_table(
     return "\n".join(out)
 
 
-def wrap(text: str, width: int | None = None) -> str:
-    """Prose wrapped to the terminal, paragraph by paragraph (lines kept apart)."""
+def wrap(text: str, width: int | None = None, indent: str = "") -> str:
+    """Prose wrapped to the terminal, paragraph by paragraph (lines kept apart).
+
+    ``indent`` starts every line of a paragraph but its first (a hanging indent).
+    Words longer than the width (a path, a URL) are kept whole.
+    """
     width = width or terminal_width()
-    return "\n".join(textwrap.fill(line, width) if line else "" for line in text.split("\n"))
+    return "\n".join(
+        textwrap.fill(
+            line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        )
+        if line
+        else ""
+        for line in text.split("\n")
+    )
