@@ -549,7 +549,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    from simfunnel.formatting import wrap
+    from simfunnel.formatting import wrap_if_terminal as wrap
 
     print(wrap(result.sentence()))
     for warning in result.warnings:
@@ -969,7 +969,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _skip_iri_grammars()
     import textwrap
 
-    from simfunnel.formatting import terminal_width, wrap
+    from simfunnel.formatting import known_width
+    from simfunnel.formatting import wrap_if_terminal as wrap
     from simfunnel.reporting import report
 
     if args.list:
@@ -977,11 +978,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(name)
             for param in report.notebook_parameters(path).values():
                 helptext = f"  # {param['help']}" if param["help"] else ""
+                text = f"{param['name']}: {param['inferred_type_name']} = {param['default']}"
+                width = known_width()
                 print(
-                    textwrap.fill(
-                        f"{param['name']}: {param['inferred_type_name']} = "
-                        f"{param['default']}{helptext}",
-                        terminal_width(),
+                    f"    {text}{helptext}"
+                    if width is None
+                    else textwrap.fill(
+                        text + helptext,
+                        width,
                         initial_indent="    ",
                         subsequent_indent="        ",
                         break_on_hyphens=False,

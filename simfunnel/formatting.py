@@ -10,7 +10,9 @@ command line imports this module for every table it prints.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -385,6 +387,27 @@ def render_table(
             )
         )
     return "\n".join(out)
+
+
+def known_width(stream: Any = None) -> int | None:
+    """The terminal's width when there is one (``$COLUMNS`` set, or ``stream`` a terminal).
+
+    None when the output goes to a pipe or a file without ``$COLUMNS``: a message is then
+    kept on one line, for whatever reads it.
+    """
+    if os.environ.get("COLUMNS", "").isdigit():
+        return terminal_width()
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return terminal_width() if stream.isatty() else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def wrap_if_terminal(text: str, stream: Any = None, indent: str = "") -> str:
+    """``text`` wrapped to the terminal (:func:`wrap`), or unchanged when there is none."""
+    width = known_width(stream)
+    return text if width is None else wrap(text, width, indent)
 
 
 def wrap(text: str, width: int | None = None, indent: str = "") -> str:

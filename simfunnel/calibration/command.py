@@ -18,7 +18,7 @@ from simfunnel.calibration.pipeline import calibrate, export_date
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
 from simfunnel.calibration.undated import UndatedExport, is_undated
 from simfunnel.errors import CalibrationError
-from simfunnel.formatting import wrap
+from simfunnel.formatting import wrap_if_terminal as wrap
 from simfunnel.textio import check_output_file
 
 
@@ -56,7 +56,11 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def say(line: str) -> None:
     """A progress or reading line, on stderr (stdout holds the results); tiny numbers as 0."""
-    print(wrap(f"calibrate: {plain_numbers(line)}", indent="  "), file=sys.stderr, flush=True)
+    print(
+        wrap(f"calibrate: {plain_numbers(line)}", sys.stderr, indent="  "),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
