@@ -101,10 +101,16 @@ def test_make_lab_allows_root():
     assert ("--allow-root" in command) == (os.geteuid() == 0)
 
 
-def _relative_links(text):
+def _relative_links(text, anchors=False):
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
-            yield target.split("#")[0]
+            yield target if anchors else target.split("#")[0]
+
+
+def _anchors(page):
+    # GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
 
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -115,6 +121,10 @@ def test_relative_links_point_to_files(page):
     links = list(_relative_links(page.read_text()))
     missing = [link for link in links if not (page.parent / link).exists()]
     assert not missing, missing
+    for link in _relative_links(page.read_text(), anchors=True):
+        path, _, anchor = link.partition("#")
+        if anchor and path.endswith(".md"):
+            assert anchor in _anchors(page.parent / path), link
 
 
 def test_the_readme_links_every_docs_page():
