@@ -10,7 +10,6 @@ command line imports this module for every table it prints.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
 import textwrap
@@ -390,13 +389,10 @@ def render_table(
 
 
 def known_width(stream: Any = None) -> int | None:
-    """The terminal's width when there is one (``$COLUMNS`` set, or ``stream`` a terminal).
+    """The terminal's width (``$COLUMNS`` first) when ``stream`` is a terminal, else None.
 
-    None when the output goes to a pipe or a file without ``$COLUMNS``: a message is then
-    kept on one line, for whatever reads it.
+    A message written to a pipe or a file is kept on one line, for whatever reads it.
     """
-    if os.environ.get("COLUMNS", "").isdigit():
-        return terminal_width()
     stream = stream if stream is not None else sys.stdout
     try:
         return terminal_width() if stream.isatty() else None

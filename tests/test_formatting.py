@@ -91,16 +91,19 @@ def test_tables_fit_the_width_and_say_what_they_left_out(width):
         assert "left out" in text
 
 
-def test_prose_wraps_to_a_known_terminal_and_stays_one_line_in_a_pipe(monkeypatch):
+def test_prose_wraps_to_a_terminal_and_stays_one_line_in_a_pipe(monkeypatch):
     import io
 
     from simfunnel.formatting import wrap_if_terminal
 
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
     sentence = "calibrate: " + "a long sentence of words " * 10
-    monkeypatch.delenv("COLUMNS", raising=False)
-    assert wrap_if_terminal(sentence, io.StringIO()) == sentence  # a pipe: kept whole
     monkeypatch.setenv("COLUMNS", "40")
-    lines = wrap_if_terminal(sentence, io.StringIO(), indent="  ").splitlines()
+    assert wrap_if_terminal(sentence, io.StringIO()) == sentence  # a pipe: kept whole
+    lines = wrap_if_terminal(sentence, Terminal(), indent="  ").splitlines()
     assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
     assert all(line.startswith("  ") for line in lines[1:])
     assert " ".join(line.strip() for line in lines) == sentence.strip()
