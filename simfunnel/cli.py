@@ -290,7 +290,9 @@ def _add_calibrate_command(sub: Any) -> None:
     cal.add_argument("leads", metavar="LEADS", help="lead table: CSV, Parquet or .xlsx")
     cal.add_argument("--deals", metavar="DEALS", help="deals/opportunities table, joined on an id")
     how = cal.add_mutually_exclusive_group()
-    how.add_argument("--mapping", metavar="MAP.yaml", help="YAML column mapping (see README)")
+    how.add_argument(
+        "--mapping", metavar="MAP.yaml", help="YAML column mapping (see docs/calibration.md)"
+    )
     how.add_argument("--preset", choices=["hubspot", "salesforce"], help="a CRM's standard export")
     cal.add_argument("--out", required=True, metavar="FILE.yaml", help="scenario file to write")
     cal.add_argument("--report", metavar="DIR", help="write the fit-check report into DIR")
@@ -554,13 +556,17 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    print(result.sentence())
+    from simfunnel.formatting import wrap_if_terminal as wrap
+
+    print(wrap(result.sentence()))
     for warning in result.warnings:
-        print(f"warning: {warning}")
+        print(wrap(f"warning: {warning}", indent="  "))
     sims = result.simulations
     print(
-        f"{len(result.trials)} trials ({result.search.failed} failed in this run), "
-        f"{sims['total']:,} simulations; study in {result.path}"
+        wrap(
+            f"{len(result.trials)} trials ({result.search.failed} failed in this run), "
+            f"{sims['total']:,} simulations; study in {result.path}"
+        )
     )
     return 0
 
@@ -879,6 +885,7 @@ def _compare_across(args: argparse.Namespace) -> int:
         kpi_kind,
         kpi_label,
         render_table,
+        terminal_width,
         wrap,
     )
 
@@ -905,11 +912,20 @@ def _compare_across(args: argparse.Namespace) -> int:
                 band = format_plus_minus(row["ci_low"], row["ci_high"], kind, row["mean"])
                 cells.append(f"{mean} {band if band.startswith('±') else f'({band})'}")
             rows.append(cells)
-    columns = [Column("strategy", "<")] + [
-        Column(f"{level} {words}" if words == "reps" else f"{words} = {level}")
-        for level in result.levels
+    heads = [
+        f"{level} {words}" if words == "reps" else f"{words} = {level}" for level in result.levels
     ]
-    print(render_table(columns, rows))
+    columns = [Column("strategy", "<")] + [Column(head) for head in heads]
+    wide = render_table(columns, rows, width=10**6)
+    if max(map(len, wide.splitlines())) <= terminal_width():
+        print(wide)
+    else:  # too wide for the terminal: one table per level, names in full
+        for k, head in enumerate(heads):
+            print(f"At {head}:")
+            sub = [r if isinstance(r, Section) else [r[0], r[k + 1]] for r in rows]
+            print(render_table([Column("strategy", "<"), Column(head)], sub))
+            if k < len(heads) - 1:
+                print()
     for path in (args.csv, args.xlsx):
         if path:
             print(f"table written to {path}")
@@ -966,6 +982,10 @@ def _skip_iri_grammars() -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     _skip_iri_grammars()
+    import textwrap
+
+    from simfunnel.formatting import known_width
+    from simfunnel.formatting import wrap_if_terminal as wrap
     from simfunnel.reporting import report
 
     if args.list:
@@ -973,9 +993,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(name)
             for param in report.notebook_parameters(path).values():
                 helptext = f"  # {param['help']}" if param["help"] else ""
+                text = f"{param['name']}: {param['inferred_type_name']} = {param['default']}"
+                width = known_width()
                 print(
-                    f"    {param['name']}: {param['inferred_type_name']} = "
-                    f"{param['default']}{helptext}"
+                    f"    {text}{helptext}"
+                    if width is None
+                    else textwrap.fill(
+                        text + helptext,
+                        width,
+                        initial_indent="    ",
+                        subsequent_indent="        ",
+                        break_on_hyphens=False,
+                    )
                 )
         return 0
     if not args.notebook or not args.out:
@@ -991,7 +1020,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         )
         conclusion = done.headline.get("conclusion")
         if conclusion:
-            print(conclusion)
+            print(wrap(conclusion))
         print(f"executed notebook: {done.notebook}")
         print(f"headline numbers:  {done.headline_json}")
         if done.xlsx:

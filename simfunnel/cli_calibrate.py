@@ -17,6 +17,7 @@ from simfunnel.calibration.read.checks import plain_numbers
 from simfunnel.calibration.read.mapping import load_mapping
 from simfunnel.calibration.results import CHECK_REPLICATIONS, DEFAULT_HOLDOUT
 from simfunnel.errors import CalibrationError
+from simfunnel.formatting import wrap_if_terminal as wrap
 from simfunnel.textio import check_output_file
 
 
@@ -49,7 +50,11 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def say(line: str) -> None:
     """A progress or reading line, on stderr (stdout holds the results); tiny numbers as 0."""
-    print(f"calibrate: {plain_numbers(line)}", file=sys.stderr, flush=True)
+    print(
+        wrap(f"calibrate: {plain_numbers(line)}", sys.stderr, indent="  "),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,14 +117,17 @@ def run(args: argparse.Namespace) -> int:
         backtest = cal.backtest(holdout=holdout, progress=True)
     cal.write(args.out)
     print(
-        f"scenario: {args.out} ({len(cal.scenario.sources)} "
-        f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
-        f"{len(cal.fields_from_data)} fields from the data)"
+        wrap(
+            f"scenario: {args.out} ({len(cal.scenario.sources)} "
+            f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
+            f"{len(cal.fields_from_data)} fields from the data)",
+            indent="  ",
+        )
     )
     if check is not None:
-        print(f"fit check: {check.verdict}")
+        print(wrap(f"fit check: {check.verdict}", indent="  "))
     if backtest is not None:
-        print(f"back-test: {plain_numbers(backtest.verdict)}")
+        print(wrap(f"back-test: {plain_numbers(backtest.verdict)}", indent="  "))
     if args.report is not None:
         from simfunnel.calibration.results import save_results
 
@@ -179,5 +187,5 @@ def _report(args: argparse.Namespace, results: Path) -> None:
     done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
     conclusion = done.headline.get("conclusion")
     if conclusion:
-        print(plain_numbers(str(conclusion)))
+        print(wrap(plain_numbers(str(conclusion))))
     print(f"HTML report: {done.html}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -387,7 +388,36 @@ def render_table(
     return "\n".join(out)
 
 
-def wrap(text: str, width: int | None = None) -> str:
-    """Prose wrapped to the terminal, paragraph by paragraph (lines kept apart)."""
+def known_width(stream: Any = None) -> int | None:
+    """The terminal's width (``$COLUMNS`` first) when ``stream`` is a terminal, else None.
+
+    A message written to a pipe or a file is kept on one line, for whatever reads it.
+    """
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return terminal_width() if stream.isatty() else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def wrap_if_terminal(text: str, stream: Any = None, indent: str = "") -> str:
+    """``text`` wrapped to the terminal (:func:`wrap`), or unchanged when there is none."""
+    width = known_width(stream)
+    return text if width is None else wrap(text, width, indent)
+
+
+def wrap(text: str, width: int | None = None, indent: str = "") -> str:
+    """Prose wrapped to the terminal, paragraph by paragraph (lines kept apart).
+
+    ``indent`` starts every line of a paragraph but its first (a hanging indent).
+    Words longer than the width (a path, a URL) are kept whole.
+    """
     width = width or terminal_width()
-    return "\n".join(textwrap.fill(line, width) if line else "" for line in text.split("\n"))
+    return "\n".join(
+        textwrap.fill(
+            line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        )
+        if line
+        else ""
+        for line in text.split("\n")
+    )

@@ -89,3 +89,28 @@ def test_tables_fit_the_width_and_say_what_they_left_out(width):
     assert "left out" not in full and "something wide here" in full
     if "something wide here" not in text:
         assert "left out" in text
+
+
+def test_prose_wraps_to_a_terminal_and_stays_one_line_in_a_pipe(monkeypatch):
+    import io
+
+    from simfunnel.formatting import wrap_if_terminal
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    sentence = "calibrate: " + "a long sentence of words " * 10
+    monkeypatch.setenv("COLUMNS", "40")
+    assert wrap_if_terminal(sentence, io.StringIO()) == sentence  # a pipe: kept whole
+    lines = wrap_if_terminal(sentence, Terminal(), indent="  ").splitlines()
+    assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert " ".join(line.strip() for line in lines) == sentence.strip()
+
+
+def test_a_long_word_is_kept_whole():
+    from simfunnel.formatting import wrap
+
+    path = "/a/very/long/path/" * 5
+    assert path in wrap(f"written to {path} today", 30).splitlines()
