@@ -120,7 +120,13 @@ def run(args: argparse.Namespace) -> int:
         wrap(
             f"scenario: {args.out} ({len(cal.scenario.sources)} "
             f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
-            f"{len(cal.fields_from_data)} fields from the data)",
+            f"{len(cal.fields_from_data)} fields from the data"
+            + (
+                f", {len(cal.fitted_paths)} of them fitted by simulation"
+                if cal.fit is not None
+                else ""
+            )
+            + ")",
             indent="  ",
         )
     )

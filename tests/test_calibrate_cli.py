@@ -236,7 +236,7 @@ def test_calibrate_shows_what_it_read_before_the_fit_and_a_fixed_fit_bar(few_bad
     # the bar's total is the budget, labelled as a ceiling, from the first update to the last
     totals = set(re.findall(r"fit \(at most 60 evaluations\):.*?\d+/(\d+)", err))
     assert totals == {"60"}
-    assert "fields from the data)" in out.stdout
+    assert "fields from the data, " in out.stdout and "fitted by simulation)" in out.stdout
 
 
 @pytest.mark.slow
@@ -269,3 +269,27 @@ def test_the_report_shows_the_calibration_the_command_printed(tmp_path: Path) ->
     inside = sum(bool(r["inside"]) for r in per_source)
     assert f"{inside} of {len(per_source)} actual counts" in printed["back-test"]
     assert (report / "results" / "scenario.yaml").read_text() == out.read_text()
+
+
+@pytest.mark.slow
+def test_the_header_says_the_fit_ran_when_it_ran(tmp_path: Path) -> None:
+    from simfunnel.calibration.samples import sample_path
+
+    def run(*extra: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        out = tmp_path / f"s{len(extra)}.yaml"
+        command = ["calibrate", str(sample_path()), "--out", str(out), *extra]
+        done = subprocess.run(
+            [sys.executable, "-m", "simfunnel", *command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-1000:]
+        return done, out.read_text()
+
+    fitted, text = run()
+    assert "was skipped" not in text  # the command builds the scenario, then fits it
+    assert "of them fitted by simulation)" in fitted.stdout
+    skipped, text = run("--no-simulate")
+    assert "not fitted: the fit by simulation was skipped" in text
+    assert "fitted by simulation)" not in skipped.stdout

@@ -145,7 +145,9 @@ def add_fitted(result: Calibration, params: pd.DataFrame) -> None:
         result.estimates = pd.concat([result.estimates, pd.DataFrame(rows)], ignore_index=True)
         fitted = {(str(r["source"]), str(r["field"])) for r in rows if r["from_data"]}
         kept = [without_fitted(d, fitted) for d in result.defaults]
-        result.defaults = [d for d in kept if d and "fitted by simulation" not in d] + [
+        # the fit ran: neither "fitted by simulation" nor "the fit ... was skipped" (the
+        # command builds the scenario before it fits) stays among the defaults
+        result.defaults = [d for d in kept if d and "by simulation" not in d] + [
             "the parts of the quality mix and stage chances not fitted above"
         ]
 

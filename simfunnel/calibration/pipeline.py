@@ -115,7 +115,8 @@ class Calibration:
                 f"{self.outcomes_from:%Y-%m-%d} (as asked), volume from all of them"
             )
         lines += self.volume_lines()
-        lines.append(f"{len(self.fields_from_data)} scenario fields from the data")
+        fitted = " (before any fit by simulation)" if self.fit is None else ""
+        lines.append(f"{len(self.fields_from_data)} scenario fields from the data{fitted}")
         return lines
 
     def volume_lines(self) -> list[str]:

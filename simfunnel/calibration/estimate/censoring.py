@@ -77,7 +77,9 @@ def stage_flags(frame: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series | N
             present = True
         later_flag = later_flag | flag
         if has_date:
-            later_date = pd.concat([later_date, date], axis=1).min(axis=1)
+            # the earlier of the two, a missing one aside (fmin skips NaT), vectorised
+            earliest = np.fmin(later_date.to_numpy(), date.to_numpy())
+            later_date = pd.Series(earliest, index=frame.index, dtype="datetime64[ns]")
         if present:
             out[stage] = (later_flag.copy(), later_date.copy() if has_date else None)
     return {s: out[s] for s in STAGES if s in out}

@@ -27,7 +27,9 @@ def _text(values: pd.Series) -> pd.Series:
 
 def _dayfirst_guess(raw: pd.Series) -> bool:
     """True when d/m/y-looking dates have a first part above 12 and no second part above 12."""
-    parts = raw.dropna().astype(str).str.extract(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}")
+    # the date part of each distinct cell: a year of timestamps has a few hundred days
+    days = pd.Series(raw.dropna().astype(str).str.strip().str.slice(0, 10).unique())
+    parts = days.str.extract(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}")
     parts = parts.dropna()
     if parts.empty:
         return False
