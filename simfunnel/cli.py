@@ -355,6 +355,11 @@ def _add_calibrate_command(sub: Any) -> None:
         default=True,
         help="fit the quality mix and contact/qualification chances by simulation",
     )
+    cal.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no reading lines on stderr; errors and results only",
+    )
     cal.set_defaults(func=_cmd_calibrate)
 
 

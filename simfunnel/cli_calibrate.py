@@ -48,8 +48,14 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CalibrationError("--report: the calibration report notebook is not available")
 
 
+#: Set by ``--quiet``: no reading lines, no progress bars.
+QUIET = {"on": False}
+
+
 def say(line: str) -> None:
     """A progress or reading line, on stderr (stdout holds the results); tiny numbers as 0."""
+    if QUIET["on"]:
+        return
     print(
         wrap(f"calibrate: {plain_numbers(line)}", sys.stderr, indent="  "),
         file=sys.stderr,
@@ -59,6 +65,7 @@ def say(line: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``simfunnel calibrate`` with parsed arguments; returns the exit status."""
+    QUIET["on"] = bool(getattr(args, "quiet", False))
     _check_args(args)
     mapping: Any = args.preset
     if args.mapping is not None:
@@ -99,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         say(line)
     if simulate:
         say("fitting the quality mix and the contact chance by simulation...")
-        cal.refine(progress=True)
+        cal.refine(progress=not QUIET["on"])
         for line in cal.fit_lines():
             say(line)
     check = None
@@ -114,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         say("no back-test: the export has no creation dates, so no part of it can be held out")
     elif holdout:
         say(f"back-test on the last {holdout:.0%} of the history (a fit, then forecasts)...")
-        backtest = cal.backtest(holdout=holdout, progress=True)
+        backtest = cal.backtest(holdout=holdout, progress=not QUIET["on"])
     cal.write(args.out)
     print(
         wrap(
@@ -190,7 +197,8 @@ def _report(args: argparse.Namespace, results: Path) -> None:
     }
     values = {k: v for k, v in given.items() if k in declared}
     say(f"writing the report into {args.report} (from the results above)...")
-    done = report.run_report("calibration", values, args.report, progress={"desc": "report"})
+    bar: bool | dict[str, Any] = False if QUIET["on"] else {"desc": "report"}
+    done = report.run_report("calibration", values, args.report, progress=bar)
     conclusion = done.headline.get("conclusion")
     if conclusion:
         print(wrap(plain_numbers(str(conclusion))))

@@ -293,3 +293,28 @@ def test_the_header_says_the_fit_ran_when_it_ran(tmp_path: Path) -> None:
     skipped, text = run("--no-simulate")
     assert "not fitted: the fit by simulation was skipped" in text
     assert "fitted by simulation)" not in skipped.stdout
+
+
+def test_quiet_calibrate_prints_only_its_results(tmp_path: Path) -> None:
+    from simfunnel.calibration.samples import sample_path
+
+    out = tmp_path / "q.yaml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simfunnel",
+            "calibrate",
+            str(sample_path()),
+            "--out",
+            str(out),
+            "--no-simulate",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.startswith(f"scenario: {out}")
+    assert out.exists()
