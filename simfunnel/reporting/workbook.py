@@ -204,12 +204,24 @@ def _records_sheet(
 
 
 def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Sheet]:
-    """Sheets of a report's headline numbers (as its notebook wrote them)."""
+    """Sheets of a report's headline numbers (as its notebook wrote them).
+
+    The page's answer first (``Decision``), then its tables, then ``About`` (see
+    :mod:`simfunnel.reporting.report_sheets`).
+    """
+    from simfunnel.reporting import report_sheets
+
     kind = headline.get("kind")
     sheets: list[Sheet] = []
+    if report_sheets.decision_text(headline):
+        sheets.append(report_sheets.decision_sheet(headline))
     if kind == "volume_vs_quality":
+        sheets += report_sheets.by_level_sheets(headline)
         baseline = str(headline.get("baseline", ""))
-        sheet = Sheet("Comparison", list(_COMPARISON_HEADERS), note=_SIGNIFICANCE)
+        note = _SIGNIFICANCE
+        if headline.get("own_level") is not None:
+            note = f"At the scenarios' own team ({headline['own_level']}). {note}"
+        sheet = Sheet("Comparison", list(_COMPARISON_HEADERS), note=note)
         differences = headline.get("differences", {})
         for name, kpis in headline.get("scenarios", {}).items():
             for kpi, values in kpis.items():
@@ -217,8 +229,10 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
                 sheet.rows.append(_comparison_row(kpi, name, baseline, merged))
         sheet.rows.sort(key=lambda r: str(r[0]))
         sheets.append(sheet)
-        if headline.get("conclusion"):
-            sheets.append(Sheet("Conclusion", ["conclusion"], [[headline["conclusion"]]]))
+    elif kind == "budget_mix":
+        sheets += report_sheets.budget_mix_sheets(headline)
+    elif kind == "calibration":
+        sheets += report_sheets.calibration_sheets(headline)
     elif kind == "scenario":
         sheet = Sheet("KPIs", ["KPI", "mean", "95% CI low", "95% CI high"])
         for kpi, values in headline.get("kpis", {}).items():
@@ -241,9 +255,9 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
             )
         sheets.append(sheet)
     summary = headline.get("summary", {})
-    if summary and not sheets:
+    if summary and len(sheets) <= 1:
         sheets.append(Sheet("Summary", ["", "value"], [[k, v] for k, v in summary.items()]))
-    return [*sheets, about_sheet(facts)]
+    return [*sheets, about_sheet(report_sheets.about_facts(headline, facts))]
 
 
 def across_sheets(
