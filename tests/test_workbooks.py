@@ -216,3 +216,26 @@ def test_sweep_workbook_holds_the_page(sweep_report):
     sens = _table(book["Sensitivity"])
     _human([r["KPI"] for r in sens] + [r["parameter"] for r in sens])
     _about(book, facts)
+
+
+def test_a_recommended_change_is_set_against_the_current_split(budget_mix_report, tmp_path):
+    """A recommendation that changes the split: its change against the current one, with
+    the interval, beside both estimates (the session report keeps the current split, so
+    its JSON is given a versus-current block as a change's would have)."""
+    from simfunnel.reporting.workbook import headline_sheets, write_workbook
+
+    out, done = budget_mix_report
+    assert done.returncode == 0, done.stderr
+    facts = json.loads((out / "budget_mix.json").read_text())
+    facts["recommendation"]["label"] = "trial 3"
+    facts["recommendation"]["versus_current"] = {
+        "cac": {"rel_change": -0.2, "rel_low": -0.3, "rel_high": -0.1, "significant": True}
+    }
+    path = write_workbook(headline_sheets(facts, {"report": "budget_mix"}), tmp_path / "b.xlsx")
+    rows = {r[None]: r for r in _table(openpyxl.load_workbook(path)["Summary"])}
+    cac = rows[kpi_label("cac")]
+    assert cac["change vs current"] == pytest.approx(-0.2)
+    assert cac["change vs current 95% CI low"] == pytest.approx(-0.3)
+    assert cac["change vs current 95% CI high"] == pytest.approx(-0.1)
+    assert cac["significant"] == "yes"
+    assert "recommended (trial 3)" in cac

@@ -150,6 +150,9 @@ def budget_mix_sheets(headline: Mapping[str, Any]) -> list[Sheet]:
         note="Weekly budget by source, then each KPI's mean with its 95% interval.",
     )
     now = current.get("decision", {})
+    versus = rec.get("versus_current") or {}
+    if versus:  # the recommendation is a change: how far from the current split
+        summary.headers += [*_interval_headers("change vs current"), "significant"]
     for path, value in (rec.get("decision") or {}).items():
         summary.rows.append(
             [
@@ -160,13 +163,17 @@ def budget_mix_sheets(headline: Mapping[str, Any]) -> list[Sheet]:
                 Cell(now.get(path), parameter_kind(path)),
                 None,
                 None,
+                *([None] * 4 if versus else []),
             ]
         )
     estimates = current.get("estimates", {})
     for kpi, values in (rec.get("estimates") or {}).items():
-        summary.rows.append(
-            [kpi_label(kpi), *_estimate(kpi, values), *_estimate(kpi, estimates.get(kpi))]
-        )
+        row = [kpi_label(kpi), *_estimate(kpi, values), *_estimate(kpi, estimates.get(kpi))]
+        if versus:
+            against = versus.get(kpi, {})
+            row += [Cell(against.get(k), "change") for k in ("rel_change", "rel_low", "rel_high")]
+            row.append(_yes(against.get("significant")) if against else None)
+        summary.rows.append(row)
     sheets = [summary]
     constraints = Sheet("Constraints", ["KPI", "limit", "mean", "95% bound", "met"])
     for c in rec.get("constraints") or []:
