@@ -239,3 +239,40 @@ def test_a_recommended_change_is_set_against_the_current_split(budget_mix_report
     assert cac["change vs current 95% CI high"] == pytest.approx(-0.1)
     assert cac["significant"] == "yes"
     assert "recommended (trial 3)" in cac
+
+
+def test_the_split_by_team_size_has_labels_and_intervals(budget_mix_report, tmp_path):
+    """The search by team size, as the headline records it (the session report skips it,
+    so its JSON is given two sizes): sources as labels, the objective with its interval."""
+    from simfunnel.reporting.workbook import headline_sheets, write_workbook
+
+    out, done = budget_mix_report
+    assert done.returncode == 0, done.stderr
+    facts = json.loads((out / "budget_mix.json").read_text())
+    split = {p.split(".")[1]: v for p, v in facts["recommendation"]["decision"].items()}
+    cac = facts["recommendation"]["estimates"]["cac"]
+    facts["by_team_size"] = [
+        {
+            "reps": reps,
+            "feasible": True,
+            "candidate": candidate,
+            **split,
+            "cac": cac["mean"],
+            "cac_low": cac["ci_low"],
+            "cac_high": cac["ci_high"],
+            "tied": 1,
+        }
+        for reps, candidate in ((8, "current"), (14, "trial 2"))
+    ]
+    path = write_workbook(headline_sheets(facts, {"report": "budget_mix"}), tmp_path / "t.xlsx")
+    rows = _table(openpyxl.load_workbook(path)["By team size"])
+    assert [r["team size (reps)"] for r in rows] == [8, 14]
+    assert [r["verdict"] for r in rows] == ["keep the current split", "change the split"]
+    _human(list(rows[0]))
+    for source, value in split.items():
+        assert rows[1][parameter_label(f"sources.{source}.budget_per_week_usd")] == value
+    label = kpi_label("cac")
+    assert _close(rows[0][label], cac["mean"]) and _close(
+        rows[0][f"{label} 95% CI low"], cac["ci_low"]
+    )
+    assert _close(rows[1][f"{label} 95% CI high"], cac["ci_high"])

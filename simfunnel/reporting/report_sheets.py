@@ -190,9 +190,43 @@ def budget_mix_sheets(headline: Mapping[str, Any]) -> list[Sheet]:
     sheets.append(constraints)
     team = headline.get("by_team_size") or []
     if team:
-        keys = list(dict.fromkeys(k for r in team for k in r))
-        sheets.append(Sheet("By team size", keys, [[r.get(k, "") for k in keys] for r in team]))
+        sheets.append(_team_sheet(team, headline))
     return sheets
+
+
+def _team_sheet(team: list[dict[str, Any]], headline: Mapping[str, Any]) -> Sheet:
+    """The split re-optimised at each team size: the verdict, the split, the objective."""
+    objectives = headline.get("objectives") or [{"kpi": "cac"}]
+    objective = str(objectives[0]["kpi"])
+    own = {"reps", "feasible", "candidate", "tied", *(objective + s for s in ("", "_low", "_high"))}
+    sources = [k for k in dict.fromkeys(k for r in team for k in r) if k not in own]
+    sheet = Sheet(
+        "By team size",
+        [
+            "team size (reps)",
+            "verdict",
+            *(parameter_label(f"sources.{s}.budget_per_week_usd") for s in sources),
+            *_interval_headers(kpi_label(objective)),
+            "mixes tied with it",
+        ],
+    )
+    for r in team:
+        if not r.get("feasible"):
+            verdict = "no mix meets the constraints"
+        elif r.get("candidate") == "current":
+            verdict = "keep the current split"
+        else:
+            verdict = "change the split"
+        sheet.rows.append(
+            [
+                r.get("reps"),
+                verdict,
+                *(Cell(r.get(s), "usd") for s in sources),
+                *(Cell(r.get(objective + s), kpi_kind(objective)) for s in ("", "_low", "_high")),
+                r.get("tied"),
+            ]
+        )
+    return sheet
 
 
 _FIT_COLUMNS = (
