@@ -276,3 +276,26 @@ def test_the_split_by_team_size_has_labels_and_intervals(budget_mix_report, tmp_
         rows[0][f"{label} 95% CI low"], cac["ci_low"]
     )
     assert _close(rows[1][f"{label} 95% CI high"], cac["ci_high"])
+
+
+def test_sweep_points_carry_their_intervals(sweep_report, tmp_path):
+    """Points run more than once: each KPI's 95% t interval beside its mean (the session
+    sweep runs each point once, so its JSON is given standard errors and 3 runs)."""
+    from scipy import stats
+
+    from simfunnel.reporting.workbook import headline_sheets, write_workbook
+
+    out, done = sweep_report
+    assert done.returncode == 0, done.stderr
+    facts = json.loads((out / "parameter_sweep.json").read_text())
+    for record in facts["best"]:
+        record.update({"n_ok": 3, "cac_sem": 100.0, "burnout_index_sem": 0.5})
+    path = write_workbook(headline_sheets(facts, {}), tmp_path / "s.xlsx")
+    rows = _table(openpyxl.load_workbook(path)["Best points"])
+    t = float(stats.t.ppf(0.975, 2))
+    label = kpi_label("cac")
+    for r, record in zip(rows, facts["best"], strict=True):
+        assert _close(r[f"{label} 95% CI low"], record["cac"] - t * 100.0)
+        assert _close(r[f"{label} 95% CI high"], record["cac"] + t * 100.0)
+        # a burnout index lies in 0-1: its interval is cut there
+        assert r[f"{kpi_label('burnout_index')} 95% CI low"] == 0

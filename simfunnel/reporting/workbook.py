@@ -185,6 +185,10 @@ def _records_sheet(
         if key in params:
             headers.append(parameter_label(key))
             kinds.append(parameter_kind(key))
+        elif key.endswith(("_ci_low", "_ci_high")) and key.rsplit("_ci_", 1)[0] in keys:
+            base, end = key.rsplit("_ci_", 1)
+            headers.append(f"{kpi_label(base)} 95% CI {end}")
+            kinds.append(kpi_kind(base))
         elif key.endswith("_sem") and key[:-4] in keys:
             headers.append(f"{kpi_label(key[:-4])}: standard error")
             kinds.append(kpi_kind(key[:-4]))
@@ -201,6 +205,23 @@ def _records_sheet(
     for r in records:
         sheet.rows.append([Cell(r.get(k), kind) for k, kind in zip(keys, kinds, strict=True)])
     return sheet
+
+
+def _with_intervals(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep point with each KPI's 95% interval after its standard error (from ``n_ok``)."""
+    from simfunnel.reporting.headline import point_interval
+
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out[key] = value
+        base = key.removesuffix("_sem")
+        if key.endswith("_sem") and base in record and "n_ok" in record:
+            try:
+                low, high = point_interval(record, base)
+            except (TypeError, ValueError):
+                continue
+            out[f"{base}_ci_low"], out[f"{base}_ci_high"] = low, high
+    return out
 
 
 def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Sheet]:
@@ -244,7 +265,8 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
     elif kind == "parameter_sweep":
         params = [p["path"] for p in headline.get("spec", {}).get("parameters", [])]
         for title, key in (("Best points", "best"), ("Pareto front", "pareto_front")):
-            sheets.append(_records_sheet(title, headline.get(key, []), params))
+            records = [_with_intervals(r) for r in headline.get(key, [])]
+            sheets.append(_records_sheet(title, records, params))
         sens = headline.get("sensitivity", [])
         numeric = [k for k in (sens[0] if sens else {}) if k not in ("kpi", "parameter")]
         sheet = Sheet("Sensitivity", ["KPI", "parameter", *map(_sensitivity_header, numeric)])
