@@ -90,14 +90,21 @@ def test_report_writes_a_spreadsheet_and_shows_progress(vvq):
     assert f"spreadsheet:       {out / 'volume_vs_quality.xlsx'}" in result.stdout
     facts = json.loads((out / "volume_vs_quality.json").read_text())
     book = openpyxl.load_workbook(out / "volume_vs_quality.xlsx")
-    assert book.sheetnames == ["Comparison", "Conclusion", "About"]
+    assert book.sheetnames == [
+        "Decision",
+        "By team size",
+        "LTV-CAC and payback",
+        "Comparison",
+        "About",
+    ]
     rows = list(book["Comparison"].iter_rows(min_row=4, values_only=True))
     cac = {r[1]: r for r in rows if r[0] == "CAC (cost per customer)"}
     assert cac["quality_heavy"][2] == pytest.approx(
         facts["scenarios"]["quality_heavy"]["cac"]["mean"]
     )
     assert cac["volume_heavy"][5] == "baseline"
-    assert book["Conclusion"]["A2"].value == facts["conclusion"]
+    said = [r[1] for r in book["Decision"].iter_rows(min_row=2, values_only=True)]
+    assert said[0] == facts["verdict"] and " ".join(said) == facts["conclusion"]
     about = dict(book["About"].iter_rows(min_row=2, values_only=True))
     assert about["parameter replications"] == 4 and about["report"] == "volume_vs_quality"
     # papermill's bar: cells done out of the total
@@ -209,7 +216,7 @@ def test_parameter_sweep_notebook(sweep_report):
     assert {row["parameter"] for row in facts["sensitivity"]} == {"team.reps"}
     assert (out / "store" / "metadata.json").is_file()  # the sweep was stored
     book = openpyxl.load_workbook(out / "parameter_sweep.xlsx")
-    assert book.sheetnames[:3] == ["Best points", "Pareto front", "Sensitivity"]
+    assert book.sheetnames[:4] == ["Decision", "Best points", "Pareto front", "Sensitivity"]
     best = list(book["Best points"].iter_rows(values_only=True))
     assert "team: reps" in best[0] and len(best) == len(facts["best"]) + 1
 

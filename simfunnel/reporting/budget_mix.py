@@ -262,12 +262,30 @@ def headline(result: OptimizationResult, team_table: pd.DataFrame | None = None)
         **data,
         "summary": summary,
     }
+    table = result.choice.table
+    if CURRENT in table.index:  # the current split and its estimates, as the page states them
+        row = table.loc[CURRENT]
+        out["current"] = {
+            "decision": {p: clean(row[p]) for p in result.spec.decision_paths() if p in row},
+            "estimates": {
+                kpi: {
+                    k: clean(row[c])
+                    for k, c in zip(INTERVAL, (kpi, f"{kpi}_low", f"{kpi}_high"), strict=True)
+                }
+                for kpi in result.spec.kpis()
+                if kpi in row
+            },
+        }
     if team_table is not None:
         out["by_team_size"] = [
             {str(k): clean(v) for k, v in row.items()}
             for row in team_table.reset_index().to_dict(orient="records")
         ]
     return out
+
+
+#: An estimate's keys in the headline JSON.
+INTERVAL = ("mean", "ci_low", "ci_high")
 
 
 # One-sentence takeaways, one per figure, written from the result.

@@ -185,6 +185,10 @@ def _records_sheet(
         if key in params:
             headers.append(parameter_label(key))
             kinds.append(parameter_kind(key))
+        elif key.endswith(("_ci_low", "_ci_high")) and key.rsplit("_ci_", 1)[0] in keys:
+            base, end = key.rsplit("_ci_", 1)
+            headers.append(f"{kpi_label(base)} 95% CI {end}")
+            kinds.append(kpi_kind(base))
         elif key.endswith("_sem") and key[:-4] in keys:
             headers.append(f"{kpi_label(key[:-4])}: standard error")
             kinds.append(kpi_kind(key[:-4]))
@@ -203,13 +207,42 @@ def _records_sheet(
     return sheet
 
 
+def _with_intervals(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep point with each KPI's 95% interval after its standard error (from ``n_ok``)."""
+    from simfunnel.reporting.headline import point_interval
+
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out[key] = value
+        base = key.removesuffix("_sem")
+        if key.endswith("_sem") and base in record and "n_ok" in record:
+            try:
+                low, high = point_interval(record, base)
+            except (TypeError, ValueError):
+                continue
+            out[f"{base}_ci_low"], out[f"{base}_ci_high"] = low, high
+    return out
+
+
 def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Sheet]:
-    """Sheets of a report's headline numbers (as its notebook wrote them)."""
+    """Sheets of a report's headline numbers (as its notebook wrote them).
+
+    The page's answer first (``Decision``), then its tables, then ``About`` (see
+    :mod:`simfunnel.reporting.report_sheets`).
+    """
+    from simfunnel.reporting import report_sheets
+
     kind = headline.get("kind")
     sheets: list[Sheet] = []
+    if report_sheets.decision_text(headline):
+        sheets.append(report_sheets.decision_sheet(headline))
     if kind == "volume_vs_quality":
+        sheets += report_sheets.by_level_sheets(headline)
         baseline = str(headline.get("baseline", ""))
-        sheet = Sheet("Comparison", list(_COMPARISON_HEADERS), note=_SIGNIFICANCE)
+        note = _SIGNIFICANCE
+        if headline.get("own_level") is not None:
+            note = f"At the scenarios' own team ({headline['own_level']}). {note}"
+        sheet = Sheet("Comparison", list(_COMPARISON_HEADERS), note=note)
         differences = headline.get("differences", {})
         for name, kpis in headline.get("scenarios", {}).items():
             for kpi, values in kpis.items():
@@ -217,8 +250,10 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
                 sheet.rows.append(_comparison_row(kpi, name, baseline, merged))
         sheet.rows.sort(key=lambda r: str(r[0]))
         sheets.append(sheet)
-        if headline.get("conclusion"):
-            sheets.append(Sheet("Conclusion", ["conclusion"], [[headline["conclusion"]]]))
+    elif kind == "budget_mix":
+        sheets += report_sheets.budget_mix_sheets(headline)
+    elif kind == "calibration":
+        sheets += report_sheets.calibration_sheets(headline)
     elif kind == "scenario":
         sheet = Sheet("KPIs", ["KPI", "mean", "95% CI low", "95% CI high"])
         for kpi, values in headline.get("kpis", {}).items():
@@ -230,7 +265,8 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
     elif kind == "parameter_sweep":
         params = [p["path"] for p in headline.get("spec", {}).get("parameters", [])]
         for title, key in (("Best points", "best"), ("Pareto front", "pareto_front")):
-            sheets.append(_records_sheet(title, headline.get(key, []), params))
+            records = [_with_intervals(r) for r in headline.get(key, [])]
+            sheets.append(_records_sheet(title, records, params))
         sens = headline.get("sensitivity", [])
         numeric = [k for k in (sens[0] if sens else {}) if k not in ("kpi", "parameter")]
         sheet = Sheet("Sensitivity", ["KPI", "parameter", *map(_sensitivity_header, numeric)])
@@ -241,9 +277,9 @@ def headline_sheets(headline: Mapping[str, Any], facts: Mapping[str, Any]) -> li
             )
         sheets.append(sheet)
     summary = headline.get("summary", {})
-    if summary and not sheets:
+    if summary and len(sheets) <= 1:
         sheets.append(Sheet("Summary", ["", "value"], [[k, v] for k, v in summary.items()]))
-    return [*sheets, about_sheet(facts)]
+    return [*sheets, about_sheet(report_sheets.about_facts(headline, facts))]
 
 
 def across_sheets(
