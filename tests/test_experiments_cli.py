@@ -295,3 +295,53 @@ def test_dask_backend_with_unreachable_scheduler_is_one_line(cli):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], lines
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_at_random_instants_resumes_to_the_uninterrupted_one(tmp_path):
+    import random
+
+    spec = write_spec(tmp_path / "spec.yaml", points=16)
+    args = ["--backend", "processes", "--workers", "2", "--quiet"]
+    whole = tmp_path / "whole"
+    done = subprocess.run(
+        [sys.executable, "-m", "simfunnel", "sweep", str(spec), "--out", str(whole), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    store = tmp_path / "killed"
+    rng = random.Random(7)
+    # at start-up (before the store exists or while it is made), then anywhere
+    instants = [0.3, 0.9, *(rng.uniform(0.5, 3.0) for _ in range(4))]
+    stored = []
+    for i, delay in enumerate(instants):
+        proc = start_sweep(str(spec), "--out", str(store), *(["--resume"] if i else []), *args)
+        time.sleep(delay)
+        alive = proc.poll() is None
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            alive = False
+        proc.communicate()
+        stored.append(len(load_results(store).point.unique()) if (store / "points").exists() else 0)
+        if not alive:
+            break  # it finished before the kill
+    assert any(0 < n < 16 for n in stored), stored  # at least one kill landed part way
+    again = ["sweep", str(spec), "--out", str(store), "--resume", *args]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "simfunnel", *again],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    keys = ["point", "replication"]
+    after = load_results(store).sort_values(keys).reset_index(drop=True)
+    expected = load_results(whole).sort_values(keys).reset_index(drop=True)
+    assert not after.duplicated(keys).any()
+    columns = ["point", "replication", "cac", "customers", "burnout_index"]
+    pd.testing.assert_frame_equal(after[columns], expected[columns])
