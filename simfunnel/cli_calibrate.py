@@ -127,12 +127,8 @@ def run(args: argparse.Namespace) -> int:
         wrap(
             f"scenario: {args.out} ({len(cal.scenario.sources)} "
             f"source{'s' if len(cal.scenario.sources) != 1 else ''}, "
-            f"{len(cal.fields_from_data)} fields from the data"
-            + (
-                f", {len(cal.fitted_paths)} of them fitted by simulation"
-                if cal.fit is not None
-                else ""
-            )
+            f"{cal.origins()['data']} fields from the data"
+            + (f", {cal.origins()['fit']} fitted by simulation" if cal.fit is not None else "")
             + ")",
             indent="  ",
         )

@@ -301,3 +301,46 @@ def test_accented_source_names_are_transliterated() -> None:
 
     assert slug("Salon Événements") == "salon_evenements"
     assert slug("Ñandú Café") == "nandu_cafe"
+
+
+def test_unquoted_yes_no_in_status_values_reads_as_the_cells_say():
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    import simfunnel
+    from simfunnel.errors import CalibrationError
+
+    rng = np.random.default_rng(1)
+    n = 400
+    won = rng.random(n) < 0.2
+    frame = pd.DataFrame(
+        {
+            "Id": [f"L{i}" for i in range(n)],
+            "Channel": rng.choice(["web", "ads"], n),
+            "Created": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 200, n), "D"),
+            "Converted": np.where(won, "Yes", "No"),
+        }
+    )
+    leads = {"lead_id": "Id", "source": "Channel", "created_at": "Created", "status": "Converted"}
+    # what `status_values: {Yes: won, No: lost}` unquoted in a YAML file arrives as
+    unquoted = yaml.safe_load("status_values: {Yes: won, No: lost}")
+    assert set(unquoted["status_values"]) == {True, False}
+    cal = simfunnel.calibrate(frame, mapping={"leads": leads, **unquoted}, simulate=False)
+    rates = cal.observed[cal.observed["stage"] == "won"]
+    assert (rates["low"] < 0.2).all() and (rates["high"] > 0.2).all()
+    # a value map none of whose values the column holds: every lead would be open
+    wrong = {"leads": leads, "status_values": {"converted": "won", "lost": "lost"}}
+    with pytest.raises(CalibrationError, match="none of the column's values is in the value"):
+        simfunnel.calibrate(frame, mapping=wrong, simulate=False)
+
+
+def test_an_as_of_long_after_the_last_lead_is_said():
+    import simfunnel
+    from simfunnel.calibration.samples import sample_path
+
+    cal = simfunnel.calibrate(sample_path(), simulate=False, as_of="2026-10-01")
+    said = [line for line in cal.summary_lines() if line.startswith("no lead in the")]
+    assert len(said) == 1 and "--as-of 2026-10-01" in said[0]
+    plain = simfunnel.calibrate(sample_path(), simulate=False)
+    assert not any(line.startswith("no lead in the") for line in plain.summary_lines())

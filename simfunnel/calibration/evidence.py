@@ -7,9 +7,13 @@ with their comments, and the scenario's ``provenance:`` block.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from simfunnel.assumptions import cite
+from simfunnel.parameters import FieldProvenance, leaf_paths
 
 if TYPE_CHECKING:
     from simfunnel.calibration.pipeline import Calibration
@@ -82,7 +86,7 @@ def default_rows(scenario: Scenario, table: pd.DataFrame) -> pd.DataFrame:
 
 def record_provenance(result: Calibration) -> None:
     """The scenario's ``provenance:`` block: where each field it writes came from."""
-    from simfunnel.calibration.scenario import field_provenance, written_fields
+    from simfunnel.calibration.scenario_file import written_fields
 
     written = written_fields(result.scenario, result.fitted_paths, result.built)
     block = field_provenance(written, result.comments, result.estimates, result.fitted_paths)
@@ -162,3 +166,52 @@ def without_fitted(line: str, fitted: set[tuple[str, str]]) -> str:
     if not left:
         return ""
     return "sources.{" + ", ".join(left) + "}." + rest
+
+
+def estimate_path(field: str, source: str) -> str:
+    """The scenario path of an estimates row: ``sources.web.x``, ``team.reps``, ``process.x``."""
+    if source == "all":
+        return field if "." in field else f"process.{field}"
+    return f"sources.{source}.{field}"
+
+
+def field_provenance(
+    written: dict[str, Any],
+    comments: dict[str, str],
+    estimates: pd.DataFrame,
+    fitted: list[str],
+) -> dict[str, FieldProvenance]:
+    """Each written field's origin, with the estimate's interval and what it rests on.
+
+    ``fit`` for a field under ``fitted``, ``data`` for one a calibrated comment explains,
+    ``default`` for the rest (the $198 cost per lead, a not-identified fit).
+    """
+    intervals: dict[str, tuple[float, float]] = {}
+    for row in estimates.itertuples(index=False):
+        low, high = float(row.low), float(row.high)
+        if math.isfinite(low) and math.isfinite(high):
+            intervals[estimate_path(str(row.field), str(row.source))] = (
+                _round4(low),
+                _round4(high),
+            )
+    out: dict[str, FieldProvenance] = {}
+    for path in leaf_paths(written):
+        if path.rsplit(".", 1)[-1] in ("name", "description"):
+            continue
+        group = next((f for f in fitted if path == f or path.startswith(f"{f}.")), None)
+        note = comments.get(path) or (comments.get(group) if group else None)
+        interval = intervals.get(path)
+        if group is not None:
+            out[path] = FieldProvenance(origin="fit", interval=interval, source=note)
+        elif note is not None and not note.startswith("domain default"):
+            out[path] = FieldProvenance(origin="data", interval=interval, source=note)
+        else:
+            out[path] = FieldProvenance(origin="default", source=cite(path))
+    return out
+
+
+def _round4(value: float) -> float:
+    """As the scenario file rounds a value (:func:`simfunnel.calibration.scenario._round`)."""
+    from simfunnel.calibration.scenario import _round
+
+    return _round(value)

@@ -116,7 +116,7 @@ class Calibration:
             )
         lines += self.volume_lines()
         fitted = " (before any fit by simulation)" if self.fit is None else ""
-        lines.append(f"{len(self.fields_from_data)} scenario fields from the data{fitted}")
+        lines.append(f"{self.origins()['data']} scenario fields from the data{fitted}")
         return lines
 
     def volume_lines(self) -> list[str]:
@@ -137,6 +137,17 @@ class Calibration:
         """The sources pooled into ``other``: the first ``shown`` and how many more."""
         more = len(self.pooled) - shown
         return ", ".join(self.pooled[:shown]) + (f", ... ({more} more)" if more > 0 else "")
+
+    def origins(self) -> dict[str, int]:
+        """How many of the scenario's fields come from each origin (its provenance block).
+
+        The counts ``simfunnel explain`` gives: ``data`` (estimated), ``fit`` (fitted by
+        simulation) and ``default``; each field once, a list (a profile) as one.
+        """
+        counts = {"data": 0, "fit": 0, "default": 0, "file": 0}
+        for entry in self.scenario.provenance.values():
+            counts[entry.origin] = counts.get(entry.origin, 0) + 1
+        return counts
 
     @property
     def fields_from_data(self) -> list[str]:
@@ -173,7 +184,7 @@ class Calibration:
 
     def to_yaml(self) -> str:
         """The scenario as commented YAML, each calibrated field with its evidence."""
-        from simfunnel.calibration.scenario import scenario_yaml
+        from simfunnel.calibration.scenario_file import scenario_yaml
 
         header = [f"simfunnel calibrate: {line}" for line in self.report.files]
         if self.pooled:

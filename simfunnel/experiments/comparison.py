@@ -355,7 +355,10 @@ def check_baseline(labels: list[str], baseline: str | None) -> str:
     """The baseline's name (default: the first strategy), once names are known unique."""
     repeated = sorted({x for x in labels if labels.count(x) > 1})
     if repeated:
-        raise SimfunnelError(f"scenario names must differ, repeated: {', '.join(repeated)}")
+        raise SimfunnelError(
+            f"scenario names must differ, repeated: {', '.join(repeated)} (give each file its own"
+            " name: field)"
+        )
     baseline = baseline or labels[0]
     if baseline not in labels:
         raise SimfunnelError(f"baseline: {baseline!r} is not one of {', '.join(labels)}")

@@ -113,7 +113,7 @@ class OptimizationResult:
         if self.default_costs:
             said += (
                 f" It rests on a default cost per lead for {', '.join(self.default_costs)}, "
-                "not your spend (allowed by allow_default_costs)."
+                "not your spend (allowed by --allow-default-costs)."
             )
         return said
 

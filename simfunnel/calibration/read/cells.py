@@ -10,6 +10,7 @@ from simfunnel.calibration.read.mapping import (
     DEFAULT_STATUS_VALUES,
     Mapping,
 )
+from simfunnel.errors import CalibrationError
 
 _TRUE = {"true", "yes", "y", "1", "1.0", "x", "t", "won", "converted"}
 _FALSE = {"false", "no", "n", "0", "0.0", "f", ""}
@@ -113,5 +114,12 @@ def _status_meanings(raw: pd.Series, values: dict[str, str]) -> tuple[pd.Series,
     if len(unknown):
         counts = unknown.value_counts()
         shown = ", ".join(f"{v!r} ({n})" for v, n in counts.head(5).items())
+        given = int(text.notna().sum())
+        if len(unknown) == given and given > 0:  # not one status means anything: refuse
+            known = ", ".join(sorted(values)) or "none given"
+            raise CalibrationError(
+                f"status: none of the column's values is in the value map, so every lead "
+                f"would read as open ({shown}); map them under status_values (known: {known})"
+            )
         notes.append(f"statuses not in the value map, read as open: {shown}")
     return meaning.astype("string"), notes

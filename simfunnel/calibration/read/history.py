@@ -113,6 +113,10 @@ def data_range(frame: pd.DataFrame) -> str:
     )
 
 
+#: Weeks without a lead before ``--as-of`` after which a line says so.
+QUIET_WEEKS = 8
+
+
 def cut_at(frame: pd.DataFrame, when: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
     """The frame as an export made at ``when`` would hold it, and one line if that changed it.
 
@@ -146,14 +150,25 @@ def cut_at(frame: pd.DataFrame, when: pd.Timestamp) -> tuple[pd.DataFrame, list[
         )
     out = out.reset_index(drop=True)
     out.attrs = {**attrs, "as_of": when.isoformat()}
-    if not later_leads and not blanked:
-        return out, []
     shown = when - _DAY if when == when.normalize() else when
-    return out, [
+    quiet = _DAY * 7 * QUIET_WEEKS
+    last = _dates(out, "created_at").max() if len(out) else pd.NaT
+    gap = []
+    if pd.notna(last) and when - last > quiet:  # said: the recent level is that silence
+        weeks = (when - last) / (_DAY * 7)
+        gap = [
+            f"no lead in the {weeks:.0f} weeks between the last one ({last:%Y-%m-%d}) and "
+            f"--as-of {shown:%Y-%m-%d}: the recent volume is that of those empty weeks; if "
+            "the export was made earlier, give that date"
+        ]
+    if not later_leads and not blanked:
+        return out, gap
+    cut = (
         f"the history ends at --as-of {shown:%Y-%m-%d}: {later_leads} leads created later "
         f"left out, {blanked} later dates read as not yet happened ({reopened} wins or "
         "losses open again)"
-    ]
+    )
+    return out, [*gap, cut]
 
 
 def short_history(

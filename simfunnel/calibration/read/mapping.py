@@ -243,8 +243,19 @@ def _values(section: Any, allowed: tuple[str, ...], where: str) -> dict[str, str
             raise CalibrationError(
                 f"mapping: {where}.{raw}: must be one of {', '.join(allowed)}, got {meaning!r}"
             )
+        if isinstance(raw, bool):  # YAML reads an unquoted Yes/No (or y, on, true) as one
+            for text in _YAML_BOOLEANS[raw]:
+                out.setdefault(text, str(meaning).lower())
+            continue
         out[str(raw).strip().lower()] = str(meaning).lower()
     return out
+
+
+#: The cell values an unquoted YAML boolean key stands for (``Yes: won`` arrives as True).
+_YAML_BOOLEANS: dict[bool, tuple[str, ...]] = {
+    True: ("yes", "y", "true", "on", "1"),
+    False: ("no", "n", "false", "off", "0"),
+}
 
 
 def _shown(value: Any) -> str:
