@@ -55,3 +55,7 @@ def test_the_counts_follow_each_notebooks_parameters():
     # the example study (10 trials x 2 + 4 candidates x 5), and once per team size
     assert count("budget_mix") == 3 * (10 * 2 + 4 * 5)
     assert count("budget_mix", team_sizes=[]) == 40
+    # the calibration report's fit budget, its check, a second fit and the forecasts
+    assert count("calibration") == (60 * 4 + 1) + 6 + (60 * 4 + 1) + 20
+    assert count("calibration", holdout=0.0) == 60 * 4 + 1 + 6
+    assert count("calibration", results="/some/results") == 0  # it reads, runs nothing

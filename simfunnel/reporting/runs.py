@@ -6,8 +6,7 @@ refused above ``--max-runs`` (as sweeps and optimisations are, with the same lim
 and default, :data:`simfunnel.limits.DEFAULT_MAX_RUNS`) before its kernel runs a
 cell. A count is an upper bound where the notebook may run fewer (the team sizes of
 ``volume_vs_quality`` include the scenarios' own, perhaps already listed). A notebook
-given by path, or one not declared here (``calibration``, whose fit stops at
-``max_evaluations``), is not counted.
+given by path, or one not declared here, is not counted.
 """
 
 from __future__ import annotations
@@ -49,12 +48,29 @@ def _budget_mix(p: dict[str, Any]) -> int:
     return studies * search_runs(spec)[0]
 
 
+def _calibration(p: dict[str, Any]) -> int:
+    """The calibration report's runs, at most; none when it reads saved results.
+
+    The fit (its budget of evaluations, each ``replications`` runs, and the run that
+    sizes a team the export does not show), the fit check, and with a holdout a second
+    fit and the back-test's forecasts.
+    """
+    if p.get("results"):
+        return 0
+    fit = int(p["max_evaluations"]) * int(p["replications"]) + 1
+    runs = fit + int(p["check_replications"])
+    if float(p["holdout"]) > 0:
+        runs += fit + int(p["backtest_replications"])
+    return runs
+
+
 #: Runs of each bundled notebook, from its parameters (defaults filled in).
 RUNS: dict[str, Counter] = {
     "scenario": _scenario,
     "volume_vs_quality": _volume_vs_quality,
     "parameter_sweep": _parameter_sweep,
     "budget_mix": _budget_mix,
+    "calibration": _calibration,
 }
 
 
