@@ -24,6 +24,7 @@ from scipy import stats
 
 from simfunnel.calibration.estimate.intervals import wilson
 from simfunnel.calibration.read.columns import OBSERVED_RATE_COLUMNS, STAGES
+from simfunnel.calibration.read.history import _dates
 
 _DAY = pd.Timedelta(days=1)
 
@@ -35,15 +36,6 @@ def as_of(frame: pd.DataFrame) -> pd.Timestamp:
         return pd.Timestamp(given)
     latest = [frame[c].max() for c in frame.columns if c.endswith("_at") and frame[c].notna().any()]
     return pd.Timestamp(max(latest)) if latest else pd.NaT  # NaT: an export without dates
-
-
-def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = frame[column]
-    if not pd.api.types.is_datetime64_any_dtype(values):
-        values = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.astype("datetime64[ns]")
 
 
 def stage_flags(frame: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series | None]]:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from simfunnel.calibration.estimate.intervals import _row
 from simfunnel.calibration.estimate.weekly import (
     HOT_P,
     LEVEL,
@@ -165,21 +166,6 @@ def _profile(counts: np.ndarray) -> list[float]:
     """Relative weights with mean 1 (a little smoothing so no weight is exactly 0)."""
     smoothed = counts + 0.5
     return [round(float(v), 3) for v in smoothed / smoothed.mean()]
-
-
-def _row(
-    field_name: str, source: str, estimate: float, low: float, high: float, n: int, method: str
-) -> dict[str, Any]:
-    return {
-        "field": field_name,
-        "source": source,
-        "estimate": float(estimate),
-        "low": float(low),
-        "high": float(high),
-        "n": int(n),
-        "method": method,
-        "from_data": True,
-    }
 
 
 def volume_rows(volume: Volume) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ _DAY = pd.Timedelta(days=1)
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column as naive datetimes (UTC for zoned input), what cannot be read missing."""
     values = frame[column]
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(values, errors="coerce", format="ISO8601")
